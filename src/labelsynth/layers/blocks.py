@@ -1,0 +1,85 @@
+"""Residual blocks shared by SPADE-family generators."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .normalization import SPADE, SemanticLayout
+
+
+def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
+    """Wrap `module` in spectral normalization (parametrization API) when `enabled`.
+
+    The parametrization API (not the legacy hook) is used because its state-dict keys
+    (`parametrizations.weight.original`, `..._u`, `..._v`) survive transformers' legacy key renaming of
+    `*.weight_v`; converters map the original `weight_orig/weight_u/weight_v` keys onto it.
+    """
+    return nn.utils.parametrizations.spectral_norm(module) if enabled else module
+
+
+def inference_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)` for inference, with the effective weight computed once and kept until a parameter changes.
+
+    At inference spectral norm is a fixed rescaling, and a channels-last activation makes every call reorder an
+    NCHW weight; so the normalised weight is cached in the activation's memory format (and, under autocast, in the
+    autocast dtype). Only for use without gradients.
+    """
+    device_type = x.device.type
+    dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
+    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    state = tuple((t._version, t.data_ptr()) for t in (*conv.parameters(), *conv.buffers()))
+    key = (state, dtype, memory_format, x.device)
+    cached = conv.__dict__.get("_inference_weight")
+    if cached is None or cached[0] != key:
+        weight = conv.weight.detach().to(dtype).contiguous(memory_format=memory_format)
+        bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
+        cached = (key, weight, bias)
+        conv.__dict__["_inference_weight"] = cached
+    _, weight, bias = cached
+    return F.conv2d(x.to(dtype), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+class SPADEResnetBlock(nn.Module):
+    """Residual block with SPADE normalization (Park et al. 2019, Fig. 4).
+
+    main:     SPADE -> LeakyReLU(0.2) -> conv3x3 (fin -> fmiddle) -> SPADE -> LeakyReLU(0.2) -> conv3x3 (-> fout)
+    shortcut: identity, or SPADE -> conv1x1 without bias and without activation when fin != fout.
+    with fmiddle = min(fin, fout).
+
+    Args:
+        fin, fout: input / output channels.
+        semantic_nc: channels of the semantic input the SPADE layers see.
+        spectral_norm: spectral normalization on the three convs (original `norm_G` containing "spectral").
+        norm: parameter-free norm inside SPADE ("syncbatch", "batch", "instance").
+        spade_kernel_size: kernel of the SPADE convs.
+
+    Shapes: `forward(x [B, fin, H, W], seg) -> [B, fout, H, W]`, `seg` a one-hot map or a `SemanticLayout`.
+    """
+
+    def __init__(self, fin: int, fout: int, semantic_nc: int, spectral_norm: bool = True, norm: str = "syncbatch",
+                 spade_kernel_size: int = 3):
+        super().__init__()
+        fmiddle = min(fin, fout)
+        self.learned_shortcut = fin != fout
+        self.conv_0 = maybe_spectral_norm(nn.Conv2d(fin, fmiddle, 3, padding=1), spectral_norm)
+        self.conv_1 = maybe_spectral_norm(nn.Conv2d(fmiddle, fout, 3, padding=1), spectral_norm)
+        if self.learned_shortcut:
+            self.conv_s = maybe_spectral_norm(nn.Conv2d(fin, fout, 1, bias=False), spectral_norm)
+        self.norm_0 = SPADE(fin, semantic_nc, spade_kernel_size, norm=norm)
+        self.norm_1 = SPADE(fmiddle, semantic_nc, spade_kernel_size, norm=norm)
+        if self.learned_shortcut:
+            self.norm_s = SPADE(fin, semantic_nc, spade_kernel_size, norm=norm)
+
+    def forward(self, x: torch.Tensor, seg: torch.Tensor | SemanticLayout) -> torch.Tensor:
+        if isinstance(seg, SemanticLayout):  # the fast inference path
+            def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
+                return inference_conv(module, inp)
+        else:
+            def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
+                return module(inp)
+        x_s = conv(self.conv_s, self.norm_s(x, seg)) if self.learned_shortcut else x
+        dx = conv(self.conv_0, F.leaky_relu(self.norm_0(x, seg), 0.2))
+        dx = conv(self.conv_1, F.leaky_relu(self.norm_1(dx, seg), 0.2))
+        return x_s + dx

@@ -1,0 +1,290 @@
+"""Normalization layers of the SPADE family, with an exact fast inference path.
+
+`SPADE` (Park et al., 2019) normalises activations with a parameter-free norm and modulates them with a per-pixel
+scale and shift predicted from the label map:
+
+    out = norm(x) * (1 + gamma(seg)) + beta(seg),   gamma, beta = conv(relu(conv(seg)))
+
+Two implementations give the same numbers (max abs difference ~1e-6 in float32):
+
+* the **plain path** is the paper's computation on the one-hot map; it is used for training and as the reference.
+* the **fast path** (inference) exploits that the input is one-hot and piecewise constant:
+  1. a 3x3 conv over a one-hot map is a sum of 9 embedding lookups (`embedding_bag`), instead of a 151-channel conv;
+  2. gamma and beta share one matrix; an eval-mode BatchNorm (fixed statistics) is folded into them, so a layer is one
+     `x * scale + shift` pass;
+  3. where the label is constant over the 5x5 receptive field of gamma/beta (the interior of regions: most pixels),
+     gamma/beta depend on the class alone and come from a per-class table; the 3x3 conv on the hidden features is
+     evaluated only at the remaining boundary pixels.
+  The per-resolution bookkeeping (label ids, boundary pixels, gather indices) is built once per forward in a
+  `SemanticLayout` and shared by every SPADE layer at that resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PARAM_FREE_NORMS = ("batch", "syncbatch", "instance")
+
+
+def param_free_norm(kind: str, num_features: int) -> nn.Module:
+    """Normalization without affine parameters (SPADE's `param_free_norm`).
+
+    Args:
+        kind: ``"batch"`` or ``"syncbatch"`` (BatchNorm2d without affine; ``syncbatch`` is converted to
+            `torch.nn.SyncBatchNorm` by the trainer on multi-GPU, as the original used synchronized BN), or
+            ``"instance"``.
+        num_features: channels C of the [B, C, H, W] input.
+    """
+    if kind in ("batch", "syncbatch"):
+        return nn.BatchNorm2d(num_features, affine=False)
+    if kind == "instance":
+        return nn.InstanceNorm2d(num_features, affine=False)
+    raise ValueError(f"unknown parameter-free norm {kind!r}; expected one of {PARAM_FREE_NORMS}")
+
+
+@dataclass
+class LayoutLevel:
+    """The label map at one feature resolution, prepared for the fast SPADE path.
+
+    Attributes:
+        size: (h, w) of this level.
+        keys: `LongTensor[B*h*w]`, one key per pixel (channel index, times 2 plus the edge bit when edges are used).
+        boundary: `LongTensor[N]` flat indices of the pixels whose gamma/beta receptive field is not label-constant.
+        bag_indices: `LongTensor[M, k*k]` embedding-table indices of the M pixels whose hidden features the boundary
+            pixels need (the boundary dilated by the kernel); out-of-image taps hit a zero row.
+        patch_indices: `LongTensor[N, k*k]` rows of those M hidden vectors (M = an extra zero row for out-of-image
+            neighbours) forming each boundary pixel's k x k patch.
+    """
+
+    size: tuple[int, int]
+    keys: torch.Tensor
+    boundary: torch.Tensor
+    bag_indices: torch.Tensor
+    patch_indices: torch.Tensor
+
+
+class SemanticLayout:
+    """Label map (+ instance edges) cached per feature resolution for the fast SPADE path.
+
+    Args:
+        channels (`LongTensor[B, H, W]`): semantic channel index of every pixel.
+        edges (`FloatTensor[B, 1, H, W]`, *optional*): binary instance-edge map (the extra last input channel).
+        num_label_channels: number of one-hot channels (`label_nc` + don't care).
+        kernel_size: SPADE conv kernel size (3 in all released models).
+    """
+
+    def __init__(
+        self, channels: torch.Tensor, edges: torch.Tensor | None, num_label_channels: int, kernel_size: int = 3
+    ) -> None:
+        keys = channels.long()
+        if edges is not None:
+            keys = keys * 2 + edges[:, 0].long()
+        self.num_keys = num_label_channels * (2 if edges is not None else 1)
+        self.has_edges = edges is not None
+        self.kernel_size = kernel_size
+        self._full_keys = keys
+        self._levels: dict[tuple[int, int], LayoutLevel] = {}
+
+    def level(self, size: tuple[int, int]) -> LayoutLevel:
+        size = (int(size[0]), int(size[1]))
+        if size not in self._levels:
+            self._levels[size] = self._build_level(size)
+        return self._levels[size]
+
+    def dense(self, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The semantic input as a dense one-hot map `[B, num_label_channels (+1 edge), h, w]` at `size`."""
+        keys = self.level(size).keys.view(-1, *size)
+        labels = keys // 2 if self.has_edges else keys
+        num_labels = self.num_keys // 2 if self.has_edges else self.num_keys
+        dense = torch.zeros(keys.shape[0], num_labels, *size, dtype=dtype, device=keys.device)
+        dense.scatter_(1, labels.unsqueeze(1), 1.0)
+        if self.has_edges:
+            dense = torch.cat([dense, (keys % 2).unsqueeze(1).to(dtype)], dim=1)
+        return dense
+
+    def _build_level(self, size: tuple[int, int]) -> LayoutLevel:
+        keys = self._full_keys
+        if tuple(keys.shape[-2:]) != size:
+            # Nearest resize picks one source pixel for all channels, so resizing the key map is the same as
+            # resizing the one-hot map (+ edge channel); keys are small integers, exact in float32.
+            keys = F.interpolate(keys[:, None].float(), size=size, mode="nearest")[:, 0].long()
+        b, h, w = keys.shape
+        k, pad = self.kernel_size, self.kernel_size // 2
+        device = keys.device
+
+        # gamma/beta at p see keys within radius 2*pad; constant there (and inside the image) -> a per-key table entry.
+        radius = 2 * pad
+        keys_f = keys[:, None].float()
+        wmax = F.max_pool2d(keys_f, 2 * radius + 1, stride=1, padding=radius)
+        wmin = -F.max_pool2d(-keys_f, 2 * radius + 1, stride=1, padding=radius)
+        interior = (wmax == wmin)[:, 0]
+        if radius:
+            for edge in (slice(None, radius), slice(-radius, None)):
+                interior[:, edge] = False
+                interior[:, :, edge] = False
+        boundary_mask = ~interior
+        boundary = boundary_mask.reshape(-1).nonzero().squeeze(1)
+
+        # Hidden features are needed on the boundary dilated by the kernel; number those pixels 0..M-1.
+        needed_mask = F.max_pool2d(boundary_mask[:, None].float(), k, stride=1, padding=pad)[:, 0] > 0
+        needed = needed_mask.reshape(-1).nonzero().squeeze(1)
+        compact = torch.full((b * h * w + 1,), needed.numel(), dtype=torch.long, device=device)
+        compact[needed] = torch.arange(needed.numel(), device=device)  # index b*h*w (outside) -> zero row M
+
+        offsets = [(dy - pad, dx - pad) for dy in range(k) for dx in range(k)]
+
+        def neighbours(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """Flat indices of the k x k neighbours of `flat` pixels, and whether each lies inside the image."""
+            bi, rem = flat // (h * w), flat % (h * w)
+            y = rem[:, None] // w + torch.tensor([o[0] for o in offsets], device=device)
+            x = rem[:, None] % w + torch.tensor([o[1] for o in offsets], device=device)
+            inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+            return bi[:, None] * (h * w) + y.clamp(0, h - 1) * w + x.clamp(0, w - 1), inside
+
+        # First conv as an embedding-bag: tap t of pixel p reads key(p + offset_t) from table t (pad key: zero row).
+        flat_keys = keys.reshape(-1)
+        nbr, inside = neighbours(needed)
+        tap_keys = torch.where(inside, flat_keys[nbr], torch.full_like(nbr, self.num_keys))
+        bag_indices = tap_keys + torch.arange(k * k, device=device) * (self.num_keys + 1)
+
+        nbr, inside = neighbours(boundary)
+        patch_indices = torch.where(inside, compact[nbr], torch.full_like(nbr, needed.numel()))
+        return LayoutLevel(size, flat_keys, boundary, bag_indices, patch_indices)
+
+
+@dataclass
+class _FastTables:
+    """SPADE weights rearranged for the fast path (see `SPADE._tables`)."""
+
+    version: tuple
+    embedding: torch.Tensor  # [k*k*(num_keys+1), hidden] float32, shared bias folded into tap 0
+    constant_scale: torch.Tensor  # [num_keys, C] in the activation dtype
+    constant_shift: torch.Tensor  # [num_keys, C]
+    gamma_beta_weight: torch.Tensor  # [k*k*hidden, 2C] in the activation dtype
+    gamma_beta_bias: torch.Tensor  # [2C] float32, 1 added to the gamma half
+    norm_scale: torch.Tensor | None  # [C] float32: eval BatchNorm as x * norm_scale + norm_shift, or None
+    norm_shift: torch.Tensor | None
+
+
+class SPADE(nn.Module):
+    """Spatially-adaptive (de)normalization.
+
+    Args:
+        norm_nc: channels C of the normalised activation.
+        label_nc: channels of the semantic input (`semantic_nc`: one-hot labels, don't care, instance edges).
+        kernel_size: kernel of the three convs (`spade...3x3` in the original option string).
+        hidden_nc: width of the shared hidden layer (128 in all released models).
+        norm: parameter-free norm, see `param_free_norm`.
+
+    Shapes: `forward(x [B, C, H, W], segmap [B, label_nc, h, w]) -> [B, C, H, W]`; the segmap is nearest-resized.
+    """
+
+    def __init__(self, norm_nc: int, label_nc: int, kernel_size: int = 3, hidden_nc: int = 128, norm: str = "syncbatch"):
+        super().__init__()
+        pad = kernel_size // 2
+        self.param_free_norm = param_free_norm(norm, norm_nc)
+        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden_nc, kernel_size, padding=pad), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(hidden_nc, norm_nc, kernel_size, padding=pad)
+        self.mlp_beta = nn.Conv2d(hidden_nc, norm_nc, kernel_size, padding=pad)
+        self._fast_tables: _FastTables | None = None
+
+    def modulation(self, segmap: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Plain path: gamma, beta `[B, C, H, W]` from the one-hot semantic map."""
+        if tuple(segmap.shape[-2:]) != tuple(size):
+            segmap = F.interpolate(segmap, size=size, mode="nearest")
+        hidden = self.mlp_shared(segmap)
+        return self.mlp_gamma(hidden), self.mlp_beta(hidden)
+
+    def forward(self, x: torch.Tensor, segmap: torch.Tensor | SemanticLayout) -> torch.Tensor:
+        if isinstance(segmap, SemanticLayout):
+            scale, shift, norm_folded = self.fast_modulation(segmap, tuple(x.shape[-2:]), x.dtype)
+            return torch.addcmul(shift, x if norm_folded else self.param_free_norm(x), scale)
+        gamma, beta = self.modulation(segmap, tuple(x.shape[-2:]))
+        return self.param_free_norm(x) * (1 + gamma) + beta
+
+    # ----------------------------------------------------------------------------------------------- fast path
+    def _folds_norm(self) -> bool:
+        """Eval-mode BatchNorm is a fixed per-channel affine map, so it folds into the modulation."""
+        norm = self.param_free_norm
+        return isinstance(norm, nn.BatchNorm2d) and not norm.training and norm.track_running_stats
+
+    @torch.no_grad()
+    def fast_modulation(self, layout: SemanticLayout, size: tuple[int, int], dtype: torch.dtype = torch.float32
+                        ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Fast path (inference only): per-pixel `scale, shift` (each `[B, C, H, W]`, channels-last memory layout).
+
+        When the parameter-free norm is an eval-mode BatchNorm it is folded in (`norm_folded=True`) and
+        `x * scale + shift` is the layer output; otherwise `norm(x) * scale + shift` is, with `scale = 1 + gamma` and
+        `shift = beta` as in `modulation`. Tables are built in float32; `dtype` is the activations' dtype.
+        """
+        level = layout.level(size)
+        tables = self._tables(layout, dtype)
+        h, w = size
+        b = level.keys.numel() // (h * w)
+
+        scale = F.embedding(level.keys, tables.constant_scale)  # [B*h*w, C]
+        shift = F.embedding(level.keys, tables.constant_shift)
+        if level.boundary.numel():
+            hidden = torch.relu_(F.embedding_bag(level.bag_indices, tables.embedding, mode="sum"))  # [M, hidden]
+            hidden = F.pad(hidden, (0, 0, 0, 1))  # row M: zeros, for out-of-image neighbours
+            patches = hidden[level.patch_indices].flatten(1).to(dtype)  # [N, k*k*hidden]
+            gamma_beta = torch.mm(patches, tables.gamma_beta_weight).float() + tables.gamma_beta_bias
+            gamma_plus_one, beta = gamma_beta.chunk(2, dim=1)
+            if tables.norm_scale is not None:
+                gamma_plus_one, beta = gamma_plus_one * tables.norm_scale, torch.addcmul(beta, gamma_plus_one,
+                                                                                        tables.norm_shift)
+            scale[level.boundary] = gamma_plus_one.to(dtype)
+            shift[level.boundary] = beta.to(dtype)
+        # [B*h*w, C] rows are pixels: as [B, C, h, w] this is the channels-last layout, no copy needed.
+        return (scale.view(b, h, w, -1).permute(0, 3, 1, 2), shift.view(b, h, w, -1).permute(0, 3, 1, 2),
+                tables.norm_scale is not None)
+
+    def _tables(self, layout: SemanticLayout, dtype: torch.dtype) -> _FastTables:
+        """Weights rearranged for the fast path; rebuilt only when a weight or statistic changes (tensor versions)."""
+        params = (self.mlp_shared[0].weight, self.mlp_shared[0].bias, self.mlp_gamma.weight, self.mlp_gamma.bias,
+                  self.mlp_beta.weight, self.mlp_beta.bias)
+        fold = self._folds_norm()
+        tracked = params + ((self.param_free_norm.running_mean, self.param_free_norm.running_var) if fold else ())
+        version = tuple((t._version, t.data_ptr(), t.dtype, t.device) for t in tracked) + (layout.has_edges, dtype,
+                                                                                              fold)
+        if self._fast_tables is not None and self._fast_tables.version == version:
+            return self._fast_tables
+        shared_w, shared_b, gamma_w, gamma_b, beta_w, beta_b = (p.detach().float() for p in params)
+        hidden_nc, in_nc, k, _ = shared_w.shape
+        num_labels = in_nc - 1 if layout.has_edges else in_nc
+        # per_tap[t, key] = hidden contribution of a pixel with that key seen through tap t.
+        per_tap = shared_w.permute(2, 3, 1, 0).reshape(k * k, in_nc, hidden_nc)
+        label_rows = per_tap[:, :num_labels]
+        if layout.has_edges:
+            edge_row = per_tap[:, num_labels:]
+            label_rows = torch.stack([label_rows, label_rows + edge_row], dim=2).reshape(k * k, 2 * num_labels, hidden_nc)
+        if label_rows.shape[1] != layout.num_keys:
+            raise ValueError(
+                f"SPADE layer expects {in_nc} semantic channels but the label layout has {layout.num_keys} keys"
+            )
+        zero_row = label_rows.new_zeros(k * k, 1, hidden_nc)
+        embedding = torch.cat([label_rows, zero_row], dim=1)
+        # Every bag holds exactly one tap-0 entry, so adding the bias to all tap-0 rows adds it once per pixel.
+        embedding[0] += shared_b
+        embedding = embedding.reshape(-1, hidden_nc)
+
+        gb_w = torch.cat([gamma_w, beta_w], dim=0)  # [2C, hidden, k, k]: one matmul for gamma and beta
+        gb_b = torch.cat([gamma_b + 1, beta_b], dim=0)  # the +1 of (1 + gamma) folded into the bias
+        constant_hidden = torch.relu(label_rows.sum(0) + shared_b)  # [num_keys, hidden]
+        constant_scale, constant_shift = torch.addmm(gb_b, constant_hidden, gb_w.sum(dim=(2, 3)).t()).chunk(2, dim=1)
+        norm_scale = norm_shift = None
+        if fold:
+            norm = self.param_free_norm
+            norm_scale = torch.rsqrt(norm.running_var.float() + norm.eps)
+            norm_shift = -norm.running_mean.float() * norm_scale
+            constant_scale, constant_shift = (constant_scale * norm_scale,
+                                              torch.addcmul(constant_shift, constant_scale, norm_shift))
+        gb_matrix = gb_w.permute(2, 3, 1, 0).reshape(k * k * hidden_nc, -1)
+        self._fast_tables = _FastTables(version, embedding, constant_scale.to(dtype).contiguous(),
+                                        constant_shift.to(dtype).contiguous(), gb_matrix.to(dtype).contiguous(), gb_b,
+                                        norm_scale, norm_shift)
+        return self._fast_tables

@@ -1,0 +1,197 @@
+"""Model base class and the semantic-input building every label-to-image model shares.
+
+A label map arrives as integer ids (`LongTensor[B, H, W]`); the one-hot "semantic input" the papers condition on
+is built here, on the model's device, so the large float tensor never crosses a dataloader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_utils import LabelSynthConfig
+from .hub import ModelCardMixin
+
+
+@dataclass
+class LabelToImageOutput(ModelOutput):
+    """Output of every labelsynth generator.
+
+    Args:
+        images (`FloatTensor[B, 3, H, W]`): generated images in [-1, 1].
+        mu (`FloatTensor[B, z_dim]`, *optional*): posterior mean of the style encoder (VAE models given a style image).
+        logvar (`FloatTensor[B, z_dim]`, *optional*): posterior log-variance of the style encoder.
+    """
+
+    images: torch.FloatTensor | None = None
+    mu: torch.FloatTensor | None = None
+    logvar: torch.FloatTensor | None = None
+
+
+def _as_batched_map(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """Accept [H, W], [B, H, W] or [B, 1, H, W] integer maps and return [B, H, W]."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.LongTensor of ids, got {type(tensor).__name__}; "
+            "use LabelMapProcessor (or the pipeline) to turn images/arrays into tensors"
+        )
+    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+        raise ValueError(
+            f"{name} must hold integer class ids, got dtype {tensor.dtype}. If this is a one-hot or colour image, "
+            "convert it to an index map first (LabelMapProcessor does this, including palette decoding)."
+        )
+    if tensor.dim() == 4 and tensor.shape[1] == 1:
+        tensor = tensor[:, 0]
+    if tensor.dim() == 2:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 3:
+        raise ValueError(
+            f"{name} must have shape [B, H, W] (or [H, W]), got {tuple(tensor.shape)}. "
+            "An RGB colour label map must be decoded to ids with LabelMapProcessor first."
+        )
+    return tensor.long()
+
+
+def label_ids_to_channels(label_map: torch.Tensor, config: LabelSynthConfig) -> torch.Tensor:
+    """Map raw label ids to semantic channel indices, validating the range.
+
+    Args:
+        label_map (`LongTensor[B, H, W]`): raw ids in the model's label space.
+        config: the model configuration (`label_nc`, `contain_dontcare_label`, `ignore_index`).
+
+    Returns:
+        `LongTensor[B, H, W]` of channel indices in ``0 .. config.num_label_channels - 1``.
+    """
+    label_map = _as_batched_map(label_map, "label_map")
+    if config.contain_dontcare_label:
+        # The original code rewrites the ignore value to the extra last channel (`label == 255 -> label_nc`).
+        label_map = torch.where(label_map == config.ignore_index, torch.full_like(label_map, config.label_nc), label_map)
+    num_channels = config.num_label_channels
+    bad = (label_map < 0) | (label_map >= num_channels)
+    if bool(bad.any()):
+        values = torch.unique(label_map[bad])
+        shown = ", ".join(str(v) for v in values[:8].tolist()) + (", ..." if values.numel() > 8 else "")
+        allowed = f"0..{num_channels - 1}"
+        if config.contain_dontcare_label:
+            allowed += f" (and {config.ignore_index} for unlabeled pixels)"
+        hint = ""
+        if int(values.max()) == 255 and not config.contain_dontcare_label:
+            hint = " This model has no don't-care channel, so unlabeled (255) pixels must be assigned a class first."
+        raise ValueError(
+            f"label_map has ids [{shown}] in {int(bad.sum())} pixels outside the model's label range {allowed} "
+            f"(label space {config.label_space!r}, label_nc={config.label_nc}).{hint} Check that the map uses this "
+            "model's label space (e.g. raw ADE20K ids 0..150, Cityscapes labelIds 0..34) and is an index map, "
+            "not a colour image."
+        )
+    return label_map
+
+
+def one_hot_channels(channels: torch.Tensor, num_channels: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """`LongTensor[B, H, W]` of channel indices -> one-hot `Tensor[B, num_channels, H, W]`."""
+    b, h, w = channels.shape
+    out = torch.zeros(b, num_channels, h, w, dtype=dtype, device=channels.device)
+    return out.scatter_(1, channels.unsqueeze(1), 1.0)
+
+
+def instance_edges(instance_map: torch.Tensor) -> torch.Tensor:
+    """Binary instance-boundary map: 1 where any 4-neighbour has a different instance id.
+
+    Args:
+        instance_map (`LongTensor[B, H, W]`): instance ids (e.g. Cityscapes ``class * 1000 + index``).
+
+    Returns:
+        `FloatTensor[B, 1, H, W]`.
+    """
+    instance_map = _as_batched_map(instance_map, "instance_map")
+    edge = torch.zeros_like(instance_map, dtype=torch.bool)
+    horizontal = instance_map[:, :, 1:] != instance_map[:, :, :-1]
+    vertical = instance_map[:, 1:, :] != instance_map[:, :-1, :]
+    edge[:, :, 1:] |= horizontal
+    edge[:, :, :-1] |= horizontal
+    edge[:, 1:, :] |= vertical
+    edge[:, :-1, :] |= vertical
+    return edge.unsqueeze(1).float()
+
+
+class LabelSynthPreTrainedModel(ModelCardMixin, PreTrainedModel):
+    """Base class of labelsynth generators: semantic-input building, paper-style init, Hub I/O.
+
+    Subclasses set `config_class`, `model_card_info` (a `labelsynth.hub.ModelCardInfo`) and implement
+    `forward(label_map, instance_map=None, ...)`. `save_pretrained` / `push_to_hub` also write the model card.
+    """
+
+    config_class = LabelSynthConfig
+    base_model_prefix = "labelsynth"
+    main_input_name = "label_map"
+    input_modalities = "image"
+    _no_split_modules: list[str] = []
+    # Xavier-normal with gain 0.02 is what SPADE-family code uses (`--init_type xavier --init_variance 0.02`).
+    init_gain: float = 0.02
+
+    def _init_weights(self, module: torch.nn.Module) -> None:
+        """Paper init instead of transformers' N(0, 0.02) default: Xavier-normal(gain) weights, zero biases."""
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            weight = _trainable_weight(module)
+            torch.nn.init.xavier_normal_(weight, gain=self.init_gain)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.affine:
+            torch.nn.init.normal_(module.weight, 1.0, self.init_gain)
+            torch.nn.init.zeros_(module.bias)
+
+    def prepare_label_channels(self, label_map: torch.Tensor) -> torch.Tensor:
+        """Validated channel indices `LongTensor[B, H, W]` on the model's device."""
+        return label_ids_to_channels(label_map.to(self.device), self.config)
+
+    def prepare_instance_edges(self, instance_map: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor | None:
+        """Instance-edge channel `FloatTensor[B, 1, H, W]` when the config uses it, else None."""
+        if not self.config.use_instance_edges:
+            return None
+        if instance_map is None:
+            raise ValueError(
+                "this model was trained with instance edges (use_instance_edges=True), so it needs an instance_map "
+                "of the same size as the label map (e.g. Cityscapes *_instanceIds.png). Without instances, pass the "
+                "label map itself as instance_map: every class region then counts as one instance."
+            )
+        edges = instance_edges(instance_map.to(self.device))
+        if tuple(edges.shape[-2:]) != tuple(size):
+            raise ValueError(
+                f"instance_map is {edges.shape[-2]}x{edges.shape[-1]} (HxW) but label_map is {size[0]}x{size[1]}; "
+                "resize both to the same size with nearest interpolation (LabelMapProcessor does this)."
+            )
+        return edges
+
+    def build_semantic_input(self, label_map: torch.Tensor, instance_map: torch.Tensor | None = None) -> torch.Tensor:
+        """One-hot semantic input as the originals build it.
+
+        Args:
+            label_map (`LongTensor[B, H, W]`): raw ids.
+            instance_map (`LongTensor[B, H, W]`, *optional*): instance ids, needed when `use_instance_edges`.
+
+        Returns:
+            `FloatTensor[B, semantic_nc, H, W]`: one-hot ids (+ don't-care channel) (+ instance-edge channel last).
+        """
+        channels = self.prepare_label_channels(label_map)
+        semantics = one_hot_channels(channels, self.config.num_label_channels)
+        edges = self.prepare_instance_edges(instance_map, tuple(channels.shape[-2:]))
+        if edges is not None:
+            semantics = torch.cat([semantics, edges], dim=1)
+        return semantics
+
+
+def _trainable_weight(module: torch.nn.Module) -> torch.Tensor:
+    """The tensor to initialise: the raw weight behind a spectral-norm parametrization, else `module.weight`."""
+    if torch.nn.utils.parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
+
+
+def nearest_resize(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour resize of a [B, C, H, W] map, as the originals resize label maps inside the network."""
+    if tuple(tensor.shape[-2:]) == tuple(size):
+        return tensor
+    return F.interpolate(tensor, size=size, mode="nearest")

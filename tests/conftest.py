@@ -1,0 +1,24 @@
+"""Shared pytest setup: offline Hugging Face environment and the real sample data (``../shared/samples``)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before any Hugging Face import: never touch the network, never write to the user's cache.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="labelsynth_hf_home_"))
+
+import pytest
+
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """Real dataset samples (ADE20K, COCO-Stuff, Cityscapes, CelebAMask-HQ) next to the repository checkout."""
+    if not SAMPLES_DIR.is_dir():
+        pytest.skip(f"sample data not found at {SAMPLES_DIR.resolve()} (expected ../shared/samples next to the repo)")
+    return SAMPLES_DIR.resolve()
