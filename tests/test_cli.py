@@ -64,7 +64,7 @@ def _one_torch_thread() -> Iterator[None]:
 
 # Instance norm keeps a random generator's outputs off the tanh saturation (so inputs visibly change the image);
 # no spectral norm makes loading fast (no power iterations at construction). The converter test uses the defaults.
-TINY = dict(ngf=8, param_free_norm="instance", spectral_norm=False)
+TINY = {"ngf": 8, "param_free_norm": "instance", "spectral_norm": False}
 
 
 @pytest.fixture(scope="module")
@@ -245,21 +245,23 @@ def test_generate_instance_edges_model(
     assert not np.array_equal(image, _pixels(label_as_instances))
 
 
-def test_generate_note_for_deterministic_model(
+def test_generate_notes(
     models: dict[str, Path], label_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, _, stderr = _generate(
-        capsys, "--model", models["plain"], "--label", label_png, "--num-images", "2", "-o", tmp_path / "o.png"
+        capsys, "--model", models["plain"], "--label", label_png, "--num-images", "2", "--instance", label_png,
+        "-o", tmp_path / "o.png",
     )
     assert status == 0
-    assert "identical" in stderr
+    assert "note: " in stderr and "the 2 images are identical" in stderr  # nothing to sample in a non-VAE model
+    assert "--instance is ignored" in stderr  # this model has no instance-edge channel
     np.testing.assert_array_equal(_pixels(tmp_path / "o_0.png"), _pixels(tmp_path / "o_1.png"))
 
 
 @pytest.mark.parametrize(
     "case",
     ["out_of_range", "off_palette", "tolerance", "missing_label", "missing_instance", "missing_model_folder",
-     "folder_without_config", "unknown_hub_id_offline", "bad_extension", "cuda"],
+     "folder_without_config", "folder_without_processor", "unknown_hub_id_offline", "bad_extension", "cuda"],
 )
 def test_generate_user_errors(
     case: str, models: dict[str, Path], ids: np.ndarray, label_png: Path, tmp_path: Path,
@@ -295,6 +297,12 @@ def test_generate_user_errors(
         model = tmp_path / "empty_model"
         model.mkdir()
         expected = ["config.json"]
+    elif case == "folder_without_processor":
+        model = tmp_path / "model_only"
+        model.mkdir()
+        for name in ("config.json", "model.safetensors"):
+            shutil.copy(models["plain"] / name, model / name)
+        expected = ["cannot load the model in", "preprocessor_config.json"]
     elif case == "unknown_hub_id_offline":
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
         model = "labelsynth-tests/does-not-exist"

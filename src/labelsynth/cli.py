@@ -265,6 +265,9 @@ def generate(args: argparse.Namespace) -> list[Path]:
             f"(--instance {args.label}) so that every class region counts as one instance"
         )
 
+    if args.instance is not None and not getattr(config, "use_instance_edges", True):
+        print(f"note: {args.model} does not use instance edges; --instance is ignored", file=sys.stderr)
+
     count = args.num_images
     per_item: dict[str, Any] = {}
     if args.instance is not None:

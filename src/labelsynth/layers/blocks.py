@@ -7,16 +7,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .normalization import SPADE, SemanticLayout
+from .spectral_norm import spectral_norm
 
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
-    """Wrap `module` in spectral normalization (parametrization API) when `enabled`.
+    """Wrap `module` in spectral normalization when `enabled` (see `labelsynth.layers.spectral_norm`).
 
-    The parametrization API (not the legacy hook) is used because its state-dict keys
-    (`parametrizations.weight.original`, `..._u`, `..._v`) survive transformers' legacy key renaming of
-    `*.weight_v`; converters map the original `weight_orig/weight_u/weight_v` keys onto it.
+    A parametrization (not the legacy hook) because its state-dict keys (`parametrizations.weight.original`,
+    `..._u`, `..._v`) survive transformers' legacy key renaming of `*.weight_v`; converters map the original
+    `weight_orig/weight_u/weight_v` keys onto it.
     """
-    return nn.utils.parametrizations.spectral_norm(module) if enabled else module
+    return spectral_norm(module) if enabled else module
 
 
 def inference_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -54,12 +55,13 @@ class SPADEResnetBlock(nn.Module):
         spectral_norm: spectral normalization on the three convs (original `norm_G` containing "spectral").
         norm: parameter-free norm inside SPADE ("syncbatch", "batch", "instance").
         spade_kernel_size: kernel of the SPADE convs.
+        spade_hidden_nc: width of the SPADE layers' shared hidden conv.
 
     Shapes: `forward(x [B, fin, H, W], seg) -> [B, fout, H, W]`, `seg` a one-hot map or a `SemanticLayout`.
     """
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, spectral_norm: bool = True, norm: str = "syncbatch",
-                 spade_kernel_size: int = 3):
+                 spade_kernel_size: int = 3, spade_hidden_nc: int = 128):
         super().__init__()
         fmiddle = min(fin, fout)
         self.learned_shortcut = fin != fout
@@ -67,10 +69,10 @@ class SPADEResnetBlock(nn.Module):
         self.conv_1 = maybe_spectral_norm(nn.Conv2d(fmiddle, fout, 3, padding=1), spectral_norm)
         if self.learned_shortcut:
             self.conv_s = maybe_spectral_norm(nn.Conv2d(fin, fout, 1, bias=False), spectral_norm)
-        self.norm_0 = SPADE(fin, semantic_nc, spade_kernel_size, norm=norm)
-        self.norm_1 = SPADE(fmiddle, semantic_nc, spade_kernel_size, norm=norm)
+        self.norm_0 = SPADE(fin, semantic_nc, spade_kernel_size, spade_hidden_nc, norm=norm)
+        self.norm_1 = SPADE(fmiddle, semantic_nc, spade_kernel_size, spade_hidden_nc, norm=norm)
         if self.learned_shortcut:
-            self.norm_s = SPADE(fin, semantic_nc, spade_kernel_size, norm=norm)
+            self.norm_s = SPADE(fin, semantic_nc, spade_kernel_size, spade_hidden_nc, norm=norm)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor | SemanticLayout) -> torch.Tensor:
         if isinstance(seg, SemanticLayout):  # the fast inference path

@@ -84,7 +84,8 @@ class SPADEGenerator(nn.Module):
 
         def block(fin: int, fout: int) -> SPADEResnetBlock:
             return SPADEResnetBlock(fin, fout, config.semantic_nc, spectral_norm=config.spectral_norm,
-                                    norm=config.param_free_norm, spade_kernel_size=config.spade_kernel_size)
+                                    norm=config.param_free_norm, spade_kernel_size=config.spade_kernel_size,
+                                    spade_hidden_nc=config.spade_hidden_nc)
 
         self.head_0 = block(16 * nf, 16 * nf)
         self.G_middle_0 = block(16 * nf, 16 * nf)

@@ -1,0 +1,403 @@
+"""The shared GAN trainer on Accelerate.
+
+One iteration is one generator step then one discriminator step (as SPADE, pix2pixHD and their descendants do);
+what the losses are is the business of a `GANTrainingModule` (see `training/modules.py`), so every model family
+reuses this loop: optimizers with TTUR, constant-then-linear-decay schedule, mixed precision, SyncBatchNorm on
+several GPUs, gradient accumulation, EMA of the generator, tracker logging, validation grids, atomic `checkpoint-N`
+folders with `--resume_from_checkpoint latest` that continues bit-identically (data position included), and the final
+`save_pretrained` + model card + `push_to_hub`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from PIL import Image
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .modules import GANTrainingModule
+
+logger = get_logger(__name__)
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+@dataclass
+class TrainingArguments:
+    """Everything the trainer needs; the training scripts expose each field as a command-line flag.
+
+    Learning rates and betas default to SPADE's TTUR setting (G 1e-4, D 4e-4, Adam betas (0, 0.9)).
+    """
+
+    output_dir: str
+    train_batch_size: int = 1
+    max_train_steps: int = 1000
+    decay_start_step: int | None = None  # lr constant until here, then linear to 0 at max_train_steps (None: no decay)
+    generator_lr: float = 1e-4
+    discriminator_lr: float = 4e-4
+    adam_beta1: float = 0.0
+    adam_beta2: float = 0.9
+    adam_epsilon: float = 1e-8
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"  # "no" | "fp16" | "bf16"
+    seed: int = 0
+    ema_decay: float | None = None
+    sync_batchnorm: bool = True
+    ddp_find_unused_parameters: bool = False
+    dataloader_num_workers: int = 0
+    checkpointing_steps: int = 500
+    checkpoints_total_limit: int | None = 3
+    resume_from_checkpoint: str | None = None  # a checkpoint folder or "latest"
+    validation_steps: int = 500
+    logging_steps: int = 10
+    report_to: str | None = "tensorboard"  # "tensorboard", "wandb", "all" or None
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    max_grad_norm: float | None = None
+    extra_card_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class EpochShuffleSampler(Sampler):
+    """Yields `(epoch, index)` pairs in an order fixed by `(seed, epoch)`.
+
+    Carrying the epoch lets the dataset seed its random crops and flips per `(seed, epoch, index)`, so a resumed run
+    sees exactly the same augmented samples, whatever the number of dataloader workers.
+    """
+
+    def __init__(self, num_samples: int, seed: int, shuffle: bool = True):
+        self.num_samples, self.seed, self.shuffle, self.epoch = num_samples, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            order = torch.randperm(self.num_samples, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.num_samples)
+        return iter([(self.epoch, int(i)) for i in order])
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SeededTransformDataset(Dataset):
+    """Applies `transform(row, rng=rng)` with an RNG seeded by `(seed, epoch, index)` (see `EpochShuffleSampler`)."""
+
+    def __init__(self, rows: Any, transform: Callable[[Any, random.Random], dict[str, torch.Tensor]], seed: int):
+        self.rows, self.transform, self.seed = rows, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key
+        return self.transform(self.rows[index], rng=random.Random(f"{self.seed}-{epoch}-{index}"))
+
+
+def linear_decay_lambda(decay_start: int | None, total: int) -> Callable[[int], float]:
+    """Learning-rate factor: 1 until `decay_start`, then linearly down to 0 at `total` steps (SPADE's schedule)."""
+    def factor(step: int) -> float:
+        if decay_start is None or step < decay_start:
+            return 1.0
+        return max(0.0, 1.0 - (step - decay_start) / max(1, total - decay_start))
+    return factor
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete `checkpoint-N` folders, oldest first (half-written `.tmp` folders are ignored)."""
+    folders = [p for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(folders, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+
+
+class _Counter:
+    """Global step and epoch, saved with every checkpoint."""
+
+    def __init__(self) -> None:
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+
+
+class GANTrainer:
+    """Trains the generator and discriminator of a `GANTrainingModule` on a dataset of raw rows.
+
+    Args:
+        module: the model family's losses and models.
+        args: `TrainingArguments`.
+        train_rows: a random-access dataset of rows (e.g. a `datasets.Dataset`).
+        transform: `transform(row, rng=rng) -> {"pixel_values", "label_map", ["instance_map"]}` (random crop/flip
+            drawn from `rng`), e.g. the bound method `PairedTransform(...).apply`.
+        validation_batch: a fixed batch (same keys) rendered into image grids every `validation_steps`.
+        evaluate_fn: optional `evaluate_fn(generator) -> dict[str, float]` run at validation time (metrics).
+    """
+
+    def __init__(self, module: GANTrainingModule, args: TrainingArguments, train_rows: Any,
+                 transform: Callable[[Any, random.Random], dict[str, torch.Tensor]],
+                 validation_batch: dict[str, torch.Tensor] | None = None,
+                 evaluate_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None):
+        self.module, self.args = module, args
+        self.validation_batch, self.evaluate_fn = validation_batch, evaluate_fn
+        output_dir = Path(args.output_dir)
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            mixed_precision=args.mixed_precision,
+            log_with=None if args.report_to in (None, "none") else args.report_to,
+            project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.ddp_find_unused_parameters)],
+            # Schedules count optimizer steps, whatever the number of processes.
+            step_scheduler_with_optimizer=False,
+        )
+        set_seed(args.seed)
+        self.dataset = SeededTransformDataset(train_rows, transform, args.seed)
+        self.sampler = EpochShuffleSampler(len(self.dataset), args.seed)
+        if args.sync_batchnorm and self.accelerator.num_processes > 1 and self.accelerator.device.type != "cpu":
+            # SPADE used synchronized BatchNorm across GPUs; PyTorch's SyncBatchNorm does it under DDP (GPU only).
+            # On CPU processes BatchNorm stays per process; DDP broadcasts rank 0's statistics at every forward.
+            module.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module.generator)
+        self.counter = _Counter()
+        self.ema = None
+        if args.ema_decay:
+            self.ema = AveragedModel(module.generator, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay),
+                                     use_buffers=True)
+
+    # ------------------------------------------------------------------------------------------------ setup
+    def _prepare(self) -> None:
+        args, acc = self.args, self.accelerator
+        dataloader = DataLoader(self.dataset, batch_size=args.train_batch_size, sampler=self.sampler,
+                                num_workers=args.dataloader_num_workers, drop_last=True,
+                                collate_fn=self.module.collate_fn)
+        gen_params, disc_params = self.module.parameter_groups()
+        betas = (args.adam_beta1, args.adam_beta2)
+        opt_g = torch.optim.Adam(gen_params, lr=args.generator_lr, betas=betas, eps=args.adam_epsilon)
+        opt_d = torch.optim.Adam(disc_params, lr=args.discriminator_lr, betas=betas, eps=args.adam_epsilon)
+        schedule = linear_decay_lambda(args.decay_start_step, args.max_train_steps)
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
+        (self.generator, self.discriminator, self.opt_g, self.opt_d, self.dataloader, self.sched_g,
+         self.sched_d) = acc.prepare(self.module.generator, self.module.discriminator, opt_g, opt_d, dataloader,
+                                     sched_g, sched_d)
+        acc.register_for_checkpointing(self.counter)
+        if self.ema is not None:
+            self.ema.to(acc.device)
+            acc.register_for_checkpointing(self.ema)
+        self.module.to(acc.device)
+        if acc.is_main_process and acc.log_with:
+            config = {k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
+            acc.init_trackers("labelsynth", config=config)
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+    def _resolve_resume(self) -> Path | None:
+        value = self.args.resume_from_checkpoint
+        if not value:
+            return None
+        if value == "latest":
+            found = list_checkpoints(self.args.output_dir)
+            if not found:
+                logger.info("no checkpoint to resume from in %s; starting a new run", self.args.output_dir)
+                return None
+            return found[-1]
+        path = Path(value)
+        if not path.is_dir():
+            raise FileNotFoundError(f"--resume_from_checkpoint {value}: no such checkpoint folder")
+        return path
+
+    def save_checkpoint(self) -> Path:
+        """Write `checkpoint-<step>` atomically: into a `.tmp` folder first, renamed when complete."""
+        acc = self.accelerator
+        final = Path(self.args.output_dir) / f"{CHECKPOINT_PREFIX}{self.counter.step}"
+        tmp = final.with_name(final.name + ".tmp")
+        if acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))  # on every rank: each writes its own RNG state
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            limit = self.args.checkpoints_total_limit
+            if limit:
+                for old in list_checkpoints(self.args.output_dir)[:-limit]:
+                    shutil.rmtree(old)
+        acc.wait_for_everyone()
+        return final
+
+    # ---------------------------------------------------------------------------------------------- training
+    def train(self) -> torch.nn.Module:
+        """Run until `max_train_steps`; returns the trained (EMA, if enabled) generator, unwrapped."""
+        self._prepare()
+        args, acc = self.args, self.accelerator
+        resume = self._resolve_resume()
+        if resume is not None:
+            acc.load_state(str(resume))
+            logger.info("resumed from %s at step %d", resume, self.counter.step)
+        steps_per_epoch = math.ceil(len(self.dataloader) / args.gradient_accumulation_steps)
+        if steps_per_epoch == 0:
+            raise ValueError(f"the dataset has {len(self.dataset)} rows, fewer than one batch of "
+                             f"{args.train_batch_size} x {acc.num_processes} processes")
+        progress = None
+        if acc.is_local_main_process:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=args.max_train_steps, initial=self.counter.step, desc="steps")
+        started = time.perf_counter()
+        while self.counter.step < args.max_train_steps:
+            batches = self.dataloader
+            if self.counter.batch_in_epoch:
+                batches = acc.skip_first_batches(self.dataloader, self.counter.batch_in_epoch)
+            # Through accelerate's loader: it re-sets the sampler's epoch from its own counter when iterating.
+            batches.set_epoch(self.counter.epoch)
+            for batch in batches:
+                logs = self._train_micro_batch(batch)
+                self.counter.batch_in_epoch += 1
+                if not acc.sync_gradients:
+                    continue
+                self.counter.step += 1
+                if self.ema is not None:
+                    self.ema.update_parameters(acc.unwrap_model(self.generator))
+                self._after_step(logs, progress)
+                if self.counter.step >= args.max_train_steps:
+                    break
+            else:
+                self.counter.epoch += 1
+                self.counter.batch_in_epoch = 0
+        if progress is not None:
+            progress.close()
+        self.elapsed = time.perf_counter() - started
+        return self.finalize()
+
+    def _train_micro_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        acc, module = self.accelerator, self.module
+        discriminator = acc.unwrap_model(self.discriminator)
+        with acc.accumulate(self.generator, self.discriminator):
+            # Generator step. D's parameters are frozen so no D gradient (and no DDP hook of D) is produced; the
+            # unwrapped D is used because the DDP wrapper expects every parameter to receive a gradient.
+            discriminator.requires_grad_(False)
+            with acc.autocast():
+                g_loss, g_logs = module.generator_loss(self.generator, discriminator, batch)
+            acc.backward(g_loss)
+            discriminator.requires_grad_(True)
+            self._clip(self.generator)
+            self.opt_g.step()
+            self.opt_g.zero_grad(set_to_none=True)
+            # Discriminator step on a freshly generated (detached) fake, as the originals do.
+            with acc.autocast():
+                d_loss, d_logs = module.discriminator_loss(self.generator, self.discriminator, batch)
+            acc.backward(d_loss)
+            self._clip(self.discriminator)
+            self.opt_d.step()
+            self.opt_d.zero_grad(set_to_none=True)
+            if acc.sync_gradients:
+                self.sched_g.step()
+                self.sched_d.step()
+        return {**g_logs, **d_logs}
+
+    def _clip(self, model: torch.nn.Module) -> None:
+        if self.args.max_grad_norm and self.accelerator.sync_gradients:
+            self.accelerator.clip_grad_norm_(model.parameters(), self.args.max_grad_norm)
+
+    def _after_step(self, logs: dict[str, torch.Tensor], progress: Any) -> None:
+        args, acc, step = self.args, self.accelerator, self.counter.step
+        if step % args.logging_steps == 0 or step == 1:
+            values = {k: acc.reduce(v.detach().float(), reduction="mean").item() for k, v in logs.items()}
+            values["lr_generator"] = self.sched_g.get_last_lr()[0]
+            acc.log(values, step=step)
+            if progress is not None:
+                progress.set_postfix({k: f"{v:.3g}" for k, v in values.items() if not k.startswith("lr")})
+        if progress is not None:
+            progress.update(1)
+        if args.checkpointing_steps and step % args.checkpointing_steps == 0:
+            self.save_checkpoint()
+        if args.validation_steps and step % args.validation_steps == 0:
+            self.validate()
+
+    # ---------------------------------------------------------------------------------------------- outputs
+    def inference_generator(self) -> torch.nn.Module:
+        """The generator to evaluate and ship: the EMA copy when enabled, else the trained one (unwrapped)."""
+        return self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.generator)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Render the validation batch to `<output_dir>/validation/step-<N>.png` (and trackers); run metrics."""
+        acc = self.accelerator
+        results: dict[str, float] = {}
+        if not acc.is_main_process:
+            acc.wait_for_everyone()
+            return results
+        generator = self.inference_generator()
+        was_training = generator.training
+        generator.eval()
+        if self.validation_batch is not None:
+            batch = {k: v.to(acc.device) for k, v in self.validation_batch.items()}
+            fake = self.module.generate(generator, batch, torch.Generator().manual_seed(self.args.seed))
+            grid = self.module.validation_grid(batch, fake)
+            folder = Path(self.args.output_dir) / "validation"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grid).save(folder / f"step-{self.counter.step:07d}.png")
+            for tracker in acc.trackers:
+                if tracker.name == "tensorboard":
+                    tracker.writer.add_image("validation", grid, self.counter.step, dataformats="HWC")
+        if self.evaluate_fn is not None:
+            results = self.evaluate_fn(generator)
+            acc.log({f"eval/{k}": v for k, v in results.items()}, step=self.counter.step)
+        generator.train(was_training)
+        acc.wait_for_everyone()
+        return results
+
+    def finalize(self) -> torch.nn.Module:
+        """Save the final generator (+ processor, card) to `output_dir`; push when asked."""
+        acc, args = self.accelerator, self.args
+        acc.wait_for_everyone()
+        generator = self.inference_generator()
+        if acc.is_main_process:
+            if isinstance(generator, torch.nn.SyncBatchNorm) or any(
+                    isinstance(m, torch.nn.SyncBatchNorm) for m in generator.modules()):
+                generator = _revert_sync_batchnorm(generator)
+            generator.card_kwargs = {**(getattr(generator, "card_kwargs", None) or {}), **args.extra_card_kwargs}
+            generator.save_pretrained(args.output_dir)
+            self.module.save_extras(args.output_dir)
+            (Path(args.output_dir) / "training_args.json").write_text(json.dumps(asdict(args), indent=2, default=str))
+            if args.push_to_hub:
+                repo_id = args.hub_model_id or Path(args.output_dir).name
+                generator.push_to_hub(repo_id)
+                self.module.push_extras(repo_id)
+        acc.end_training()
+        return generator
+
+
+def _revert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """Replace SyncBatchNorm layers by BatchNorm2d (same parameters and statistics) for saving/inference."""
+    converted = module
+    if isinstance(module, torch.nn.SyncBatchNorm):
+        converted = torch.nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                                         module.track_running_stats)
+        if module.affine:
+            converted.weight, converted.bias = module.weight, module.bias
+        converted.running_mean, converted.running_var = module.running_mean, module.running_var
+        converted.num_batches_tracked = module.num_batches_tracked
+    for name, child in module.named_children():
+        converted.add_module(name, _revert_sync_batchnorm(child))
+    return converted
+
+
+def image_grid(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack equally sized uint8 HxWx3 rows of images vertically."""
+    return np.concatenate(list(rows), axis=0)

@@ -1,0 +1,112 @@
+"""The shared GAN trainer with SPADE: steps, checkpoints, bit-identical resume, several processes."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from accelerate import debug_launcher
+from PIL import Image
+
+from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
+from labelsynth.training import GANTrainer, SPADETrainingModule, TrainingArguments, list_checkpoints
+
+SIZE = 32
+
+
+def make_rows(count: int = 6) -> list[dict]:
+    """Synthetic pairs whose image colour is a function of the label, so the mapping is learnable."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(count):
+        coarse = rng.integers(0, 4, (4, 4))
+        label = np.kron(coarse, np.ones((12, 12), dtype=np.int64))  # 48x48, random crops to 32
+        image = np.stack([label * 60, 255 - label * 60, (label % 2) * 200], axis=-1).astype(np.uint8)
+        rows.append({"image": Image.fromarray(image), "label": label})
+    return rows
+
+
+def transform(row: dict, rng: random.Random | None = None) -> dict[str, torch.Tensor]:
+    """Random 32x32 crop and flip with the same parameters for image and label."""
+    image = torch.from_numpy(np.asarray(row["image"])).permute(2, 0, 1).float() / 127.5 - 1
+    label = torch.from_numpy(np.asarray(row["label"]))
+    top, left, flip = (0, 0, False) if rng is None else (rng.randint(0, 16), rng.randint(0, 16), rng.random() < 0.5)
+    image, label = image[:, top:top + SIZE, left:left + SIZE], label[top:top + SIZE, left:left + SIZE]
+    if flip:
+        image, label = image.flip(-1), label.flip(-1)
+    return {"pixel_values": image, "label_map": label.long()}
+
+
+def make_module(seed: int = 0) -> SPADETrainingModule:
+    torch.manual_seed(seed)
+    config = SPADEConfig(label_space="custom", label_nc=4, contain_dontcare_label=False, ngf=4, ndf=8,
+                         image_size=(SIZE, SIZE), num_upsampling_layers="normal")
+    processor = LabelMapProcessor(label_space={"name": "four", "names": ["a", "b", "c", "d"]},
+                                  size={"height": SIZE, "width": SIZE})
+    return SPADETrainingModule(SPADEModel(config), SPADEDiscriminator(config), processor)
+
+
+def train(output_dir: Path, steps: int, **overrides) -> torch.nn.Module:
+    settings = dict(train_batch_size=2, report_to=None, validation_steps=0, checkpointing_steps=0)
+    args = TrainingArguments(output_dir=str(output_dir), max_train_steps=steps, **{**settings, **overrides})
+    module = make_module()
+    batch = module.collate_fn([transform(r, None) for r in make_rows(2)])
+    trainer = GANTrainer(module, args, make_rows(), transform, validation_batch=batch)
+    trainer.train()
+    return trainer
+
+
+def test_a_few_steps_write_model_card_checkpoint_and_validation(tmp_path: Path) -> None:
+    trainer = train(tmp_path, 4, checkpointing_steps=2, validation_steps=2, checkpoints_total_limit=1,
+                    decay_start_step=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-4"]  # total limit honoured
+    assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == ["step-0000002.png", "step-0000004.png"]
+    grid = np.asarray(Image.open(tmp_path / "validation" / "step-0000004.png"))
+    assert grid.shape == (2 * SIZE, 3 * SIZE, 3)
+    for name in ("config.json", "model.safetensors", "README.md", "preprocessor_config.json",
+                 "discriminator/model.safetensors", "training_args.json"):
+        assert (tmp_path / name).is_file(), name
+    reloaded = SPADEModel.from_pretrained(tmp_path)
+    final = trainer.inference_generator()
+    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), final.state_dict().values()))
+    assert trainer.sched_g.get_last_lr()[0] == 0.0  # linear decay reached 0 at the last step
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = train(tmp_path / "straight", 5, ema_decay=0.9).inference_generator().state_dict()
+    train(tmp_path / "resumed", 3, ema_decay=0.9, checkpointing_steps=3)  # "killed" after step 3
+    resumed = train(tmp_path / "resumed", 5, ema_decay=0.9, resume_from_checkpoint="latest")
+    assert resumed.counter.step == 5
+    for key, value in resumed.inference_generator().state_dict().items():
+        assert torch.equal(value, straight[key]), key
+
+
+def test_half_written_checkpoint_is_ignored(tmp_path: Path) -> None:
+    train(tmp_path, 2, checkpointing_steps=2)
+    (tmp_path / "checkpoint-9.tmp").mkdir()  # a save killed half-way
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2"]
+
+
+def _two_process_run(output_dir: str) -> None:
+    from accelerate import Accelerator
+
+    trainer = train(Path(output_dir), 3)
+    acc = trainer.accelerator
+    generator = acc.unwrap_model(trainer.generator)
+    flat = torch.cat([p.detach().flatten() for p in generator.parameters()])
+    gathered = acc.gather(flat[None])
+    assert acc.num_processes == 2 and isinstance(acc, Accelerator)
+    assert torch.equal(gathered[0], gathered[1]), "generator weights diverged between ranks"
+    discriminator = acc.unwrap_model(trainer.discriminator)
+    flat_d = torch.cat([p.detach().flatten() for p in discriminator.parameters()])
+    gathered_d = acc.gather(flat_d[None])
+    assert torch.equal(gathered_d[0], gathered_d[1]), "discriminator weights diverged between ranks"
+    assert not torch.equal(flat, torch.cat([p.flatten() for p in make_module().generator.parameters()]))
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_stay_in_sync(tmp_path: Path) -> None:
+    debug_launcher(_two_process_run, args=(str(tmp_path),), num_processes=2)
+    assert (tmp_path / "model.safetensors").is_file()
