@@ -439,3 +439,20 @@ def test_console_script_generates_offline_from_hf_cache(
     expected = pipeline("label-to-image", model=str(models["plain"]))(str(label_png), seed=0, output_type="np")
     difference = np.abs(_pixels(out).astype(int) - expected)
     assert difference.max() <= 1 and difference.mean() < 0.01
+
+
+def test_ingest_then_evaluate_from_the_command_line(tmp_path: Path, samples_dir: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`labelsynth ingest` writes parquet + label space; `labelsynth evaluate` scores a model on it."""
+    data = tmp_path / "ade20k"
+    assert main(["ingest", "ade20k", str(samples_dir / "CoCosNet_ade20k"), "--output", str(data),
+                 "--split", "validation"]) == 0
+    assert (data / "label_space.json").is_file() and list((data / "data").glob("validation-*.parquet"))
+    model_dir = tmp_path / "model"
+    _save_model(model_dir, SPADEConfig.for_dataset("ade20k", ngf=8, image_size=(64, 64), spectral_norm=False,
+                                                   param_free_norm="instance"))
+    report = tmp_path / "metrics.json"
+    assert main(["evaluate", "--model", str(model_dir), "--dataset", str(data), "--split", "validation",
+                 "--metrics", "psnr,ssim", "--output", str(report)]) == 0
+    results = json.loads(report.read_text())
+    assert results["num_samples"] == 6 and 0 < results["psnr"] < 40 and -1 <= results["ssim"] <= 1

@@ -5,6 +5,8 @@ labelsynth generate --model path/or/org/spade-ade20k --label ADE_val_00001232.pn
 labelsynth generate --model org/spade-cityscapes --label labelIds.png --instance instanceIds.png -o city.png
 labelsynth generate --model org/spade-vae --label label.png --style photo.jpg --num-images 4 -o styled.png
 labelsynth convert spade checkpoints/ade20k_pretrained converted/spade-ade20k --preset ade20k
+labelsynth ingest ade20k /data/ADEChallengeData2016 --output data/ade20k
+labelsynth evaluate --model converted/spade-ade20k --dataset data/ade20k --split validation --metrics fid,miou,psnr
 labelsynth --version
 ```
 
@@ -29,7 +31,7 @@ PROG = "labelsynth"
 EXIT_USAGE = 2  # argparse's status for usage errors; used for every user error
 
 # Checkpoint converters of `labelsynth convert <architecture>`: one line per architecture. Each module provides
-# `add_arguments(parser)` and `run(args)`; the first line of its docstring is the sub-command's help.
+# `add_arguments(parser)` and `run(args)`; the first paragraph of its docstring is the sub-command's help.
 CONVERTERS: dict[str, str] = {
     "spade": "labelsynth.models.spade.convert_spade_original_checkpoint",
 }
@@ -53,7 +55,7 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -90,15 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
             "a Hub id already in the Hugging Face cache."
         ),
     )
-    gen.add_argument("--model", required=True, help="model folder (config.json, model.safetensors, "
-                                                    "preprocessor_config.json) or Hub id such as org/spade-ade20k")
+    gen.add_argument("--model", default=None,
+                     help="model folder (config.json, model.safetensors, preprocessor_config.json) or Hub id such as "
+                          "org/spade-ade20k (default: the built-in Cityscapes demo model, see labelsynth.examples)")
     gen.add_argument("--label", required=True, metavar="PATH",
                      help="label map: index PNG (mode L/P/I;16) of raw ids, or a colour PNG in the model's palette")
     gen.add_argument("--instance", metavar="PATH", help="instance map (models with instance edges, e.g. Cityscapes "
                                                         "*_instanceIds.png); same size as the label map")
     gen.add_argument("--style", metavar="PATH", help="style image (VAE / style-encoder models)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0); image i uses seed + i")
-    gen.add_argument("--num-images", type=_positive_int, default=1, metavar="N",
+    gen.add_argument("--num-images", type=positive_int, default=1, metavar="N",
                      help="generate N images with seeds seed, seed+1, ... saved as <out>_0.png, <out>_1.png, ...")
     gen.add_argument("--device", choices=_DEVICES, default="auto",
                      help="where to run (default: auto = cuda when available, else cpu)")
@@ -124,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = architectures.add_parser(name, help=summary, description=summary)
         module.add_arguments(sub)
         sub.set_defaults(handler=convert)
+
+    # Sub-commands owned by their packages (each sets its own handler); imported lazily only to build the parser.
+    from .data.ingestion import add_cli_parser as add_ingest_parser
+    from .metrics.cli import add_cli_parser as add_evaluate_parser
+
+    add_ingest_parser(commands)
+    add_evaluate_parser(commands)
     return parser
 
 
@@ -252,6 +262,12 @@ def generate(args: argparse.Namespace) -> list[Path]:
     if args.save_colorized_label:
         _check_output_path(args.save_colorized_label, "--save-colorized-label")
     device = _resolve_device(args.device)
+    if args.model is None:
+        from .examples import BUILTIN_MODEL
+
+        args.model = str(BUILTIN_MODEL)
+        print(f"{PROG}: using the built-in demo model ({BUILTIN_MODEL.name}); pass --model for another",
+              file=sys.stderr)
 
     pipe = _load_pipeline(args.model, device, args.dtype)
     processor = pipe.image_processor

@@ -1,4 +1,5 @@
-"""Example label maps drawn by labelsynth itself (no dataset files), for the quick start, the demo and tests.
+"""What ships with labelsynth for trying it out: example label maps drawn by labelsynth itself (no dataset files) and
+the built-in demo model (`BUILTIN_MODEL`, a small SPADE trained on a few Cityscapes photos; see its model card).
 
 `draw_street_scene(variant)` paints a Cityscapes-style street (labelIds) with instance ids for the cars and people,
 deterministically from the variant number. `python -m labelsynth.examples <folder>` writes the PNGs that ship in
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY, PERSON, CAR = (
     7, 8, 11, 12, 13, 17, 20, 21, 22, 23, 24, 26)
 ASSETS = Path(__file__).parent / "assets" / "examples"
+BUILTIN_MODEL = Path(__file__).parent / "assets" / "spade-cityscapes-tiny"
 
 
 def draw_street_scene(variant: int = 0, size: tuple[int, int] = (256, 512)) -> tuple[np.ndarray, np.ndarray]:

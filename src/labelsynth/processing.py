@@ -333,7 +333,8 @@ class LabelMapProcessor(BaseImageProcessor):
         Returns:
             RGB `PIL.Image` of the map's own size (no resizing).
         """
-        maps = [arr for item in self._items(label_map, "label map") for arr in self._load_label(item, "label map")]
+        maps = [arr for item in self._items(label_map, "label map")
+                for arr in self._load_label(item, "label map", self.color_tolerance)]
         if len(maps) != 1:
             raise ValueError(f"colorize draws one label map, got {len(maps)}; call it once per map")
         return PIL.Image.fromarray(self.label_space.colorize(maps[0]), mode="RGB")

@@ -145,7 +145,7 @@ def test_body_usage_licence_and_provenance(ade_card: ModelCard) -> None:
 def test_label_conventions_from_config(ade_card: ModelCard) -> None:
     labels = _sections(ade_card)["Label conventions"]
     assert "- Label space: `ade20k`" in labels
-    assert "150 (`label_nc`; valid ids 0..149)" in labels
+    assert "150 (`label_nc`; valid ids 0..150, plus 255 for unlabeled pixels)" in labels
     assert "pixels equal to 255 go to an extra don't-care input channel" in labels
     assert "- Instance edges: not used." in labels
 

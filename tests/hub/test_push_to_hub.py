@@ -148,7 +148,7 @@ def test_pushed_readme_is_labelsynth_card(pushed: Any) -> None:
     assert GENERATED_MARKER in readme
     assert 'pipeline("label-to-image", model="tester/tiny")' in readme  # the resolved repo id
     assert 'TinyLabelModel.from_pretrained("tester/tiny")' in readme  # class from config.architectures
-    assert "- Label space: `tiny-space`" in readme and "valid ids 0..4" in readme  # read from the config object
+    assert "- Label space: `tiny-space`" in readme and "valid ids 0..5, plus 255" in readme  # from the config (5 ids + don't care)
     assert "python train_tiny.py --steps 1" in readme
 
 

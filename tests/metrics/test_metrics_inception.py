@@ -184,14 +184,14 @@ def test_missing_file_and_env_lookup(tmp_path, monkeypatch):
 def test_clear_errors_for_wrong_files(tmp_path):
     missing = tmp_path / "partial.pth"
     torch.save({"Conv2d_1a_3x3.conv.weight": torch.zeros(32, 3, 3, 3)}, missing)
-    with pytest.raises(ValueError, match=r"missing keys: Conv2d_1a_3x3\.bn\.weight"):
+    with pytest.raises(ValueError, match=r"missing keys \(\d+\): Conv2d_1a_3x3\.bn\.weight"):
         load_fid_inception(missing)
 
     torchvision_like = tmp_path / "inception_v3_google.pth"
     torch.save({"fc.weight": torch.zeros(1000, 2048), "AuxLogits.fc.weight": torch.zeros(1000, 768)}, torchvision_like)
-    with pytest.raises(ValueError, match="unexpected keys: AuxLogits.fc.weight") as info:
+    with pytest.raises(ValueError, match=r"unexpected keys \(\d+\): AuxLogits.fc.weight") as info:
         load_fid_inception(torchvision_like)
-    assert "fc.weight: file (1000, 2048) vs expected (1008, 2048)" in str(info.value)
+    assert "fc.weight: file (1000, 2048) vs model (1008, 2048)" in str(info.value)
     assert "torchvision's ImageNet inception_v3" in str(info.value)
 
     prefixed = tmp_path / "prefixed.pth"

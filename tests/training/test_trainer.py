@@ -1,12 +1,15 @@
 """The shared GAN trainer with SPADE: steps, checkpoints, bit-identical resume, several processes."""
 
+import os
 import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from accelerate import debug_launcher
 from PIL import Image
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
@@ -89,24 +92,15 @@ def test_half_written_checkpoint_is_ignored(tmp_path: Path) -> None:
     assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2"]
 
 
-def _two_process_run(output_dir: str) -> None:
-    from accelerate import Accelerator
-
-    trainer = train(Path(output_dir), 3)
-    acc = trainer.accelerator
-    generator = acc.unwrap_model(trainer.generator)
-    flat = torch.cat([p.detach().flatten() for p in generator.parameters()])
-    gathered = acc.gather(flat[None])
-    assert acc.num_processes == 2 and isinstance(acc, Accelerator)
-    assert torch.equal(gathered[0], gathered[1]), "generator weights diverged between ranks"
-    discriminator = acc.unwrap_model(trainer.discriminator)
-    flat_d = torch.cat([p.detach().flatten() for p in discriminator.parameters()])
-    gathered_d = acc.gather(flat_d[None])
-    assert torch.equal(gathered_d[0], gathered_d[1]), "discriminator weights diverged between ranks"
-    assert not torch.equal(flat, torch.cat([p.flatten() for p in make_module().generator.parameters()]))
-
-
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_two_processes_stay_in_sync(tmp_path: Path) -> None:
-    debug_launcher(_two_process_run, args=(str(tmp_path),), num_processes=2)
+    """A real 2-process launch on CPU (gloo): gradients are all-reduced, so both ranks end with the same weights."""
+    accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
+    command = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", str(Path(__file__).parent / "two_process_worker.py"),
+               str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=540,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "ranks_in_sync").read_text() == "ok"
     assert (tmp_path / "model.safetensors").is_file()

@@ -28,6 +28,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..state_dict_utils import state_dict_mismatch
+
 __all__ = [
     "DEFAULT_HUB_FILENAMES",
     "VGG19",
@@ -162,11 +164,6 @@ class VGG19(nn.Module):
         return self.slices(x, layers)
 
 
-def _format_keys(keys: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -260,22 +257,9 @@ def load_vgg19(weights: str | Path | Mapping[str, torch.Tensor] | None = None, *
     with torch.device("meta"):  # no random initialisation of weights that are overwritten below
         model = VGG19(pool=pool, include_classifier=include_classifier, frozen=frozen)
     model = model.to_empty(device="cpu")
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [f"{k}: {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state_dict.items()
-                  if k in expected and v.shape != expected[k].shape]
-    if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"missing keys ({len(missing)}): {_format_keys(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys ({len(unexpected)}): {_format_keys(unexpected)}")
-        if mismatched:
-            problems.append(f"shape mismatches ({len(mismatched)}): {_format_keys(mismatched)}")
-        raise ValueError(
-            f"{source} is not a torchvision-layout VGG19 state dict (expected keys features.0.weight ... "
-            f"features.34.bias): " + "; ".join(problems)
-        )
+    problems = state_dict_mismatch(model.state_dict(), state_dict, limit=12)
+    if problems:
+        raise ValueError(f"{source} is not a torchvision-layout VGG19 state dict (expected keys features.0.weight ... "
+                         f"features.34.bias): {problems}")
     model.load_state_dict(state_dict)
     return model

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..cli import positive_int
+
 __all__ = ["add_cli_parser", "run"]
 
 _DEVICES = ("auto", "cpu", "cuda")
@@ -33,16 +35,6 @@ def _metric_list(text: str) -> list[str]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown metric(s) {unknown or text!r}; choose from {', '.join(ALL_METRICS)}")
     return names
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
 
 
 def add_cli_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -78,13 +70,13 @@ def add_cli_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--label-mapping", choices=_MAPPINGS, default="auto",
                         help="dataset label ids -> segmenter ids (auto: ADE20K raw 1..150 -> 0..149 for 150-class "
                              "segmenters, Cityscapes labelIds -> trainIds for 19-class ones, else identity)")
-    parser.add_argument("--batch-size", type=_positive_int, default=8)
-    parser.add_argument("--num-samples", type=_positive_int, default=None, help="score only the first N rows")
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--num-samples", type=positive_int, default=None, help="score only the first N rows")
     parser.add_argument("--seed", type=int, default=0, help="base seed; row i uses seed + i (default 0)")
     parser.add_argument("--use-style", action="store_true",
                         help="feed each row's photo as style image (style-encoder / VAE models: reconstruction)")
-    parser.add_argument("--kid-subsets", type=_positive_int, default=100)
-    parser.add_argument("--kid-subset-size", type=_positive_int, default=1000)
+    parser.add_argument("--kid-subsets", type=positive_int, default=100)
+    parser.add_argument("--kid-subset-size", type=positive_int, default=1000)
     parser.add_argument("--device", choices=_DEVICES, default="auto")
     parser.add_argument("--save-images", metavar="DIR", help="also write the generated images to DIR as PNG")
     parser.add_argument("--output", "-o", metavar="PATH", help="write the results as JSON to PATH")

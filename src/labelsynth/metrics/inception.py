@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..state_dict_utils import state_dict_mismatch
+
 __all__ = [
     "FID_INCEPTION_NUM_CLASSES",
     "FID_INCEPTION_NUM_PARAMETERS",
@@ -253,11 +255,6 @@ def _is_optional_key(key: str) -> bool:
     return key.endswith("num_batches_tracked")
 
 
-def _fmt_keys(keys: Sequence[str], limit: int = 6) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
-
-
 def _hint(unexpected: Sequence[str], mismatched: Sequence[tuple[str, tuple, tuple]]) -> str:
     if any(k.startswith("AuxLogits.") for k in unexpected) or any(
         k == "fc.weight" and got[0] == 1000 for k, got, _ in mismatched
@@ -298,22 +295,13 @@ def _read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def _check_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict and not _is_optional_key(k)]
+    problems = state_dict_mismatch(expected, state_dict, optional=_is_optional_key, limit=6)
+    if problems is None:
+        return
     unexpected = [k for k in state_dict if k not in expected]
     mismatched = [(k, tuple(state_dict[k].shape), tuple(v.shape)) for k, v in expected.items()
-                  if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
-    if not (missing or unexpected or mismatched):
-        return
-    parts = []
-    if missing:
-        parts.append(f"missing keys: {_fmt_keys(missing)}")
-    if unexpected:
-        parts.append(f"unexpected keys: {_fmt_keys(unexpected)}")
-    if mismatched:
-        shown = "; ".join(f"{k}: file {got} vs expected {want}" for k, got, want in mismatched[:4])
-        more = f" ({len(mismatched)} in all)" if len(mismatched) > 4 else ""
-        parts.append(f"shape mismatches: {shown}{more}")
-    raise ValueError(f"Inception weights {source} do not fit the FID Inception-v3: " + "; ".join(parts) + "."
+                  if k in state_dict and state_dict[k].shape != v.shape]
+    raise ValueError(f"Inception weights {source} do not fit the FID Inception-v3: {problems}."
                      + _hint(unexpected, mismatched))
 
 

@@ -112,8 +112,8 @@ def test_unknown_and_missing_keys_are_listed(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as error:
         convert_spade_checkpoint(tmp_path / "ckpt", image_size=(64, 64))
     message = str(error.value)
-    assert "missing keys: generator.up_3.conv_1.bias" in message
-    assert "unexpected keys: generator.head_0.extra_layer.weight" in message
+    assert "missing keys (1): generator.up_3.conv_1.bias" in message
+    assert "unexpected keys (1): generator.head_0.extra_layer.weight" in message
 
 
 def test_wrong_preset_and_missing_files_are_explained(tmp_path: Path) -> None:

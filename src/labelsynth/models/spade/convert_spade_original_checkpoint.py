@@ -18,6 +18,7 @@ against the preset; `num_upsampling_layers` "normal" vs "more" is not visible in
 from __future__ import annotations
 
 import argparse
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 
+from ...state_dict_utils import state_dict_mismatch
 from .configuration_spade import SPADE_PRESETS, SPADEConfig, resolve_preset
 from .modeling_spade import SPADEDiscriminator, SPADEModel
 
@@ -38,7 +40,12 @@ _DISCRIMINATOR_KEY = re.compile(r"^discriminator_(\d+)\.model(\d+)\.")
 
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load an original `.pth` state dict safely (`weights_only=True`) on the CPU."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, EOFError) as err:
+        if "Unsupported global" in str(err):
+            raise  # a pickle that would run code: keep torch's explanation of weights_only
+        raise ValueError(f"{path} is not a PyTorch checkpoint that torch.load can read ({err!r})") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} is not a plain state_dict of tensors (as SPADE's util.save_network writes)")
     return dict(state)
@@ -88,6 +95,7 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "ade20k",
         "use_vae": generator["fc.weight"].dim() == 2,
         "spectral_norm": "head_0.conv_0.weight_orig" in generator,
         "spade_kernel_size": shared.shape[-1],
+        "spade_hidden_nc": shared.shape[0],
     }
     if found["use_vae"]:
         found["z_dim"] = generator["fc.weight"].shape[1]
@@ -119,21 +127,11 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "ade20k",
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     """Load with every key accounted for; list missing, unexpected and mis-shaped keys in one clear error."""
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape]
-    if missing or unexpected or mismatched:
-        def show(keys: list[str]) -> str:
-            return ", ".join(keys[:10]) + (f" ... ({len(keys)} in all)" if len(keys) > 10 else "") if keys else "none"
-
+    problems = state_dict_mismatch(module.state_dict(), state)
+    if problems:
         raise ValueError(
-            f"{what} does not match the SPADE architecture from the chosen options.\n"
-            f"  missing keys: {show(missing)}\n  unexpected keys: {show(unexpected)}\n"
-            f"  shape mismatches: {show(mismatched)}\n"
-            "Check --preset / --use-vae / --num-upsampling-layers against the options the checkpoint was trained with "
-            "(its opt.txt)."
+            f"{what} does not match the SPADE architecture from the chosen options: {problems}. Check --preset / "
+            "--use-vae / --num-upsampling-layers against the options the checkpoint was trained with (its opt.txt)."
         )
     module.load_state_dict(state, strict=True)
 
