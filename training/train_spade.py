@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch,
                          evaluate_fn=make_evaluate_fn(args, validation_rows))
     trainer.train()
+    trainer.accelerator.end_training()
 
 
 if __name__ == "__main__":

@@ -41,9 +41,12 @@ def test_help_documents_every_option() -> None:
 
 
 def test_a_few_steps_with_instance_maps_and_bf16(tmp_path: Path, cityscapes: str) -> None:
-    load_script().main(["--dataset", cityscapes, "--output_dir", str(tmp_path), "--max_train_steps", "2",
-                        "--validation_steps", "2", "--checkpointing_steps", "2", "--mixed_precision", "bf16",
-                        "--eval_metrics", "psnr,ssim", "--eval_samples", "2", *TINY])
+    # A fresh process: Accelerate keeps one precision setting per process.
+    command = [sys.executable, str(SCRIPT), "--dataset", cityscapes, "--output_dir", str(tmp_path),
+               "--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
+               "--mixed_precision", "bf16", "--eval_metrics", "psnr,ssim", "--eval_samples", "2", *TINY]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
     model = SPADEModel.from_pretrained(tmp_path)
     assert model.config.use_instance_edges and model.config.semantic_nc == 36
     grid = np.asarray(Image.open(tmp_path / "validation" / "step-0000002.png"))
@@ -58,11 +61,14 @@ def test_accelerate_launch_with_two_processes(tmp_path: Path, cityscapes: str) -
     command = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT), "--dataset", cityscapes,
                "--output_dir", str(tmp_path), "--max_train_steps", "2", "--validation_steps", "0",
-               "--checkpointing_steps", "0", *TINY]
+               "--checkpointing_steps", "2", *TINY]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "model.safetensors").is_file()
+    # Both ranks wrote their RNG state into the checkpoint: a real 2-process run, not two separate runs.
+    assert sorted(p.name for p in (tmp_path / "checkpoint-2").glob("random_states_*.pkl")) == [
+        "random_states_0.pkl", "random_states_1.pkl"]
 
 
 @pytest.mark.slow

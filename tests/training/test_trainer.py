@@ -104,3 +104,20 @@ def test_two_processes_stay_in_sync(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "ranks_in_sync").read_text() == "ok"
     assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_ema_batchnorm_statistics_are_recomputed_on_a_copy() -> None:
+    from labelsynth.training.trainer import with_recomputed_batchnorm
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
+    model[1].running_mean.fill_(5.0)
+    batches = [{"x": torch.randn(4, 2, 5, 5)}, {"x": torch.randn(4, 2, 5, 5) + 1}]
+    state = torch.random.get_rng_state()
+    refreshed = with_recomputed_batchnorm(model, batches, lambda m, b: m(b["x"]) + torch.randn(1))
+    assert torch.equal(torch.random.get_rng_state(), state)  # the training RNG is untouched
+    assert torch.equal(model[1].running_mean, torch.full((3,), 5.0)) and model.training  # original unchanged
+    with torch.no_grad():
+        features = [model[0](b["x"]) for b in batches]
+    expected = torch.stack([f.mean(dim=(0, 2, 3)) for f in features]).mean(0)  # cumulative average of batch means
+    torch.testing.assert_close(refreshed[1].running_mean, expected)
+    assert not refreshed.training and refreshed[1].momentum == model[1].momentum

@@ -24,6 +24,8 @@ HELP = {
     "seed": "seed of the model init, the data order and the augmentations",
     "ema_decay": "keep an exponential moving average of the generator (weights and BatchNorm statistics) with this "
                  "decay, e.g. 0.999; the EMA copy is the saved model",
+    "ema_bn_batches": "batches of training data that re-estimate the EMA generator's BatchNorm statistics before "
+                      "validation and saving (averaged weights do not produce the averaged statistics)",
     "sync_batchnorm": "convert the generator's BatchNorm to SyncBatchNorm when training on several processes",
     "ddp_find_unused_parameters": "DDP find_unused_parameters (needed only for models with optional branches)",
     "dataloader_num_workers": "dataloader worker processes",

@@ -10,6 +10,7 @@ folders with `--resume_from_checkpoint latest` that continues bit-identically (d
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -56,6 +57,7 @@ class TrainingArguments:
     mixed_precision: str = "no"  # "no" | "fp16" | "bf16"
     seed: int = 0
     ema_decay: float | None = None
+    ema_bn_batches: int = 16  # batches that re-estimate the EMA generator's BatchNorm statistics before use
     sync_batchnorm: bool = True
     ddp_find_unused_parameters: bool = False
     dataloader_num_workers: int = 0
@@ -118,6 +120,31 @@ def linear_decay_lambda(decay_start: int | None, total: int) -> Callable[[int], 
     return factor
 
 
+def with_recomputed_batchnorm(model: torch.nn.Module, batches: Sequence[dict[str, torch.Tensor]],
+                              forward: Callable[[torch.nn.Module, dict[str, torch.Tensor]], Any]) -> torch.nn.Module:
+    """A copy of `model` (in eval mode) whose BatchNorm statistics are recomputed on `batches`.
+
+    Averaging weights (EMA) does not average the activation statistics they produce, so an EMA generator's
+    running statistics must be re-estimated before use (as OASIS does). Train-mode forwards under no_grad, with the
+    global RNG left untouched.
+    """
+    model = copy.deepcopy(model)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or not batches:
+        return model.eval()
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the batches
+    model.train()
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        for batch in batches:
+            forward(model, batch)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return model.eval()
+
+
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
     """Complete `checkpoint-N` folders, oldest first (half-written `.tmp` folders are ignored)."""
     folders = [p for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
@@ -158,6 +185,8 @@ class GANTrainer:
         self.validation_batch, self.evaluate_fn = validation_batch, evaluate_fn
         output_dir = Path(args.output_dir)
         self.accelerator = Accelerator(
+            # Without a GPU, Accelerate sets up several CPU processes (gloo) only when told the run is on CPU.
+            cpu=not _accelerator_available(),
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             mixed_precision=args.mixed_precision,
             log_with=None if args.report_to in (None, "none") else args.report_to,
@@ -331,8 +360,20 @@ class GANTrainer:
 
     # ---------------------------------------------------------------------------------------------- outputs
     def inference_generator(self) -> torch.nn.Module:
-        """The generator to evaluate and ship: the EMA copy when enabled, else the trained one (unwrapped)."""
-        return self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.generator)
+        """The generator to evaluate and ship: the EMA copy (BatchNorm statistics re-estimated on fixed training
+        batches) when enabled, else the trained one (unwrapped)."""
+        if self.ema is None:
+            return self.accelerator.unwrap_model(self.generator)
+        size = self.args.train_batch_size
+        count = min(self.args.ema_bn_batches * size, len(self.dataset)) // size * size
+        # Fixed samples: epoch -1 never occurs in training, so these crops are the same at every call.
+        samples = [self.dataset[(-1, i % len(self.dataset))] for i in range(count)]
+        device = self.accelerator.device
+        batches = [{k: v.to(device) for k, v in self.module.collate_fn(samples[i:i + size]).items()}
+                   for i in range(0, count, size)]
+        rng = torch.Generator().manual_seed(self.args.seed)
+        return with_recomputed_batchnorm(self.ema.module, batches,
+                                         lambda model, batch: self.module.generate(model, batch, rng))
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -379,8 +420,17 @@ class GANTrainer:
                 repo_id = args.hub_model_id or Path(args.output_dir).name
                 generator.push_to_hub(repo_id)
                 self.module.push_extras(repo_id)
-        acc.end_training()
+        for tracker in acc.trackers:  # flush logs; the process group stays up for the caller (end_training ends it)
+            tracker.finish()
+        acc.wait_for_everyone()
         return generator
+
+
+def _accelerator_available() -> bool:
+    """Whether a GPU-like device (CUDA, XPU, MPS) is present."""
+    xpu = getattr(torch, "xpu", None)
+    return (torch.cuda.is_available() or (xpu is not None and xpu.is_available())
+            or torch.backends.mps.is_available())
 
 
 def _revert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
