@@ -32,7 +32,7 @@ def make_rows(count: int = 6) -> list[dict]:
 
 def transform(row: dict, rng: random.Random | None = None) -> dict[str, torch.Tensor]:
     """Random 32x32 crop and flip with the same parameters for image and label."""
-    image = torch.from_numpy(np.asarray(row["image"])).permute(2, 0, 1).float() / 127.5 - 1
+    image = torch.from_numpy(np.array(row["image"])).permute(2, 0, 1).float() / 127.5 - 1
     label = torch.from_numpy(np.asarray(row["label"]))
     top, left, flip = (0, 0, False) if rng is None else (rng.randint(0, 16), rng.randint(0, 16), rng.random() < 0.5)
     image, label = image[:, top:top + SIZE, left:left + SIZE], label[top:top + SIZE, left:left + SIZE]
