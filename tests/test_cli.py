@@ -7,7 +7,6 @@ installed ``labelsynth`` console script in a subprocess to prove the entry point
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from helpers import save_tiny_model  # tests/helpers.py
 from transformers import pipeline
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEModel, __version__, get_label_space
@@ -33,26 +33,6 @@ ADE_PALETTE = get_label_space("ade20k").palette
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
-    """Variance-preserving random weights: the paper init (gain 0.02) makes an untrained generator output flat grey,
-    which would hide whether an input (instance edges, style, seed) reached the image."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(param[0].numel()))
-
-
-def _save_model(folder: Path, config: SPADEConfig, seed: int = 0) -> SPADEModel:
-    """A tiny random SPADE model + its processor saved as a model folder; returns the model (eval mode)."""
-    model = SPADEModel(config).eval()
-    _randomize(model, seed)
-    model.save_pretrained(folder)
-    height, width = config.image_size
-    LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width}).save_pretrained(folder)
-    return model
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread() -> Iterator[None]:
     """On a few shared CPU cores, intra-op threads fight other processes (forwards get 10-40x slower): use one."""
@@ -77,7 +57,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "edges": SPADEConfig.for_dataset("cityscapes", image_size=(64, 128), **TINY),
     }
     for name, config in configs.items():
-        _save_model(root / name, config)
+        save_tiny_model(root / name, config)
     return {name: root / name for name in configs}
 
 
@@ -449,7 +429,7 @@ def test_ingest_then_evaluate_from_the_command_line(tmp_path: Path, samples_dir:
                  "--split", "validation"]) == 0
     assert (data / "label_space.json").is_file() and list((data / "data").glob("validation-*.parquet"))
     model_dir = tmp_path / "model"
-    _save_model(model_dir, SPADEConfig.for_dataset("ade20k", ngf=8, image_size=(64, 64), spectral_norm=False,
+    save_tiny_model(model_dir, SPADEConfig.for_dataset("ade20k", ngf=8, image_size=(64, 64), spectral_norm=False,
                                                    param_free_norm="instance"))
     report = tmp_path / "metrics.json"
     assert main(["evaluate", "--model", str(model_dir), "--dataset", str(data), "--split", "validation",

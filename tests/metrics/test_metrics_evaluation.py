@@ -11,20 +11,12 @@ import PIL.Image
 import pytest
 import torch
 from conftest import build_tiny_segformer
+from helpers import randomize_weights  # tests/helpers.py
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEModel
 from labelsynth.metrics import compute_fid, evaluate_model, psnr
 
 ADE_SMALL = {"ngf": 8, "image_size": (64, 64)}
-
-
-def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
-    """Variance-preserving random weights (the paper init makes an untrained generator output flat grey)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(param[0].numel()))
 
 
 def _rows(count: int, seed: int = 0, size=(48, 80), num_ids: int = 151) -> list[dict]:
@@ -41,7 +33,7 @@ def _rows(count: int, seed: int = 0, size=(48, 80), num_ids: int = 151) -> list[
 def spade() -> SPADEModel:
     torch.manual_seed(0)
     model = SPADEModel(SPADEConfig.for_dataset("ade20k", **ADE_SMALL)).eval()
-    _randomize(model)
+    randomize_weights(model)
     return model
 
 
@@ -49,7 +41,7 @@ def spade() -> SPADEModel:
 def spade_vae() -> SPADEModel:
     torch.manual_seed(0)
     model = SPADEModel(SPADEConfig.for_dataset("ade20k", use_vae=True, z_dim=16, **ADE_SMALL)).eval()
-    _randomize(model, seed=1)
+    randomize_weights(model, seed=1)
     return model
 
 

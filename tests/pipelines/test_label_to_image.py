@@ -7,7 +7,6 @@ resolving a Hub id offline from the Hugging Face cache (in a subprocess with its
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from helpers import randomize_weights  # tests/helpers.py
 from transformers import pipeline
 
 from labelsynth import LabelMapProcessor, LabelToImagePipeline, SPADEConfig, SPADEModel, get_label_space
@@ -39,15 +39,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
-    """Variance-preserving random weights (the paper init makes an untrained generator output flat grey)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(param[0].numel()))
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Saved tiny models: "plain" (ADE20K), "vae" (ADE20K + style encoder), "edges" (Cityscapes, instance edges)."""
@@ -59,7 +50,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     for name, config in configs.items():
         model = SPADEModel(config).eval()
-        _randomize(model)
+        randomize_weights(model)
         model.save_pretrained(root / name)
         height, width = config.image_size
         LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width}).save_pretrained(

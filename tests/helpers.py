@@ -1,0 +1,28 @@
+"""Helpers shared by the tests (importable because pytest puts this folder, the conftest's, on sys.path)."""
+
+import math
+from pathlib import Path
+
+import torch
+
+from labelsynth import LabelMapProcessor, SPADEConfig, SPADEModel
+
+
+def randomize_weights(model: torch.nn.Module, seed: int = 0) -> None:
+    """Variance-preserving random weights: the paper init (gain 0.02) makes an untrained generator output flat grey,
+    which would hide whether an input (instance edges, style, seed) reached the image."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(param[0].numel()))
+
+
+def save_tiny_model(folder: Path, config: SPADEConfig, seed: int = 0) -> SPADEModel:
+    """A small random SPADE model + its processor saved as a model folder; returns the model (eval mode)."""
+    model = SPADEModel(config).eval()
+    randomize_weights(model, seed)
+    model.save_pretrained(folder)
+    height, width = config.image_size
+    LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width}).save_pretrained(folder)
+    return model
