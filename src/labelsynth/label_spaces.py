@@ -496,6 +496,39 @@ class LabelSpace:
         )
 
 
+def decode_color_label(rgb: np.ndarray, space: LabelSpace | None, *, what: str, tolerance: float = 0.0,
+                       hint: str = "") -> np.ndarray:
+    """Ids of an RGB label image `(H, W, 3)` uint8: a grey image (equal channels) is an index map saved as RGB,
+    unless every grey level in it is a palette colour; anything else is decoded with the palette of `space`.
+
+    Args:
+        rgb: the image.
+        space: the label space whose palette decodes colours (None: only grey index maps are accepted).
+        what: how to name the input in errors.
+        tolerance: `LabelSpace.encode_colors` tolerance for anti-aliased colours.
+        hint: appended to colour-decoding errors (how the caller sets the tolerance).
+    """
+    grey = rgb[..., 0]
+    if np.array_equal(grey, rgb[..., 1]) and np.array_equal(grey, rgb[..., 2]):
+        levels = np.repeat(np.unique(grey)[:, None], 3, axis=1)
+        if space is None or space.palette is None or not space.contains_colors(levels).all():
+            return grey.astype(np.int64)
+    if space is None:
+        raise ValueError(
+            f"{what} is a colour image but no label space with a palette was given to decode its colours; pass "
+            "label_space=... (e.g. 'cityscapes'), or give index maps (mode L/P PNGs of class ids)"
+        )
+    if space.palette is None:
+        raise ValueError(
+            f"{what} is a colour image but label space {space.name!r} has no palette to decode colours with; "
+            "give an index map (mode L/P PNG or an integer array) or use a label space with a palette"
+        )
+    try:
+        return space.encode_colors(rgb, tolerance=tolerance)
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}{hint}") from None
+
+
 def _as_color(c: Iterable[int], what: str) -> Color:
     t = tuple(int(v) for v in c)
     if len(t) != 3 or not all(0 <= v <= 255 for v in t):

@@ -37,7 +37,7 @@ import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.processing_utils import ImagesKwargs
 
-from .label_spaces import LabelSpace, get_label_space
+from .label_spaces import LabelSpace, decode_color_label, get_label_space
 
 __all__ = ["LabelMapProcessor"]
 
@@ -399,23 +399,8 @@ class LabelMapProcessor(BaseImageProcessor):
         """Colour-coded (H, W, 3) uint8 -> ids; equal-channel images are grey index maps unless all greys are colours."""
         if rgb.size == 0:
             raise ValueError(f"{what} is empty (shape {rgb.shape}); give a map with at least one pixel")
-        space = self.label_space
-        grey = rgb[..., 0]
-        if np.array_equal(grey, rgb[..., 1]) and np.array_equal(grey, rgb[..., 2]):
-            levels = np.unique(grey)
-            if space.palette is None or not space.contains_colors(np.repeat(levels[:, None], 3, axis=1)).all():
-                return grey.astype(np.int64)
-        if space.palette is None:
-            raise ValueError(
-                f"{what} is a colour image but label space {space.name!r} has no palette to decode colours with; "
-                "give an index map (mode L/P PNG or an integer array) or use a label space with a palette"
-            )
-        try:
-            return space.encode_colors(rgb, tolerance=tolerance)
-        except ValueError as err:
-            raise ValueError(
-                f"{what}: {err} (LabelMapProcessor: set color_tolerance=... on the processor or per call.)"
-            ) from None
+        return decode_color_label(rgb, self.label_space, what=what, tolerance=tolerance,
+                                  hint=" (LabelMapProcessor: set color_tolerance=... on the processor or per call.)")
 
     @staticmethod
     def _tensor_ids(tensor: torch.Tensor, what: str) -> list[np.ndarray]:

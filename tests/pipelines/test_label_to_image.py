@@ -18,7 +18,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from helpers import randomize_weights  # tests/helpers.py
+from helpers import save_tiny_model  # tests/helpers.py
 from transformers import pipeline
 
 from labelsynth import LabelMapProcessor, LabelToImagePipeline, SPADEConfig, SPADEModel, get_label_space
@@ -49,13 +49,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "edges": SPADEConfig.for_dataset("cityscapes", image_size=(64, 128), **TINY),
     }
     for name, config in configs.items():
-        model = SPADEModel(config).eval()
-        randomize_weights(model)
-        model.save_pretrained(root / name)
-        height, width = config.image_size
-        LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width}).save_pretrained(
-            root / name
-        )
+        save_tiny_model(root / name, config)
     return {name: root / name for name in configs}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 
-from ..label_spaces import LabelSpace
+from ..label_spaces import LabelSpace, decode_color_label
 
 __all__ = [
     "decode_image",
@@ -124,24 +124,8 @@ def decode_label(
             if rgb.size and (rgb.min() < 0 or rgb.max() > 255):
                 raise ValueError(f"{what}: colour label values must be 0..255, got {rgb.min()}..{rgb.max()}")
             rgb = rgb.astype(np.uint8)
-        grey = rgb[..., 0]
-        if np.array_equal(grey, rgb[..., 1]) and np.array_equal(grey, rgb[..., 2]):
-            levels = np.unique(grey)
-            if (
-                label_space is None
-                or label_space.palette is None
-                or not label_space.contains_colors(np.repeat(levels[:, None], 3, axis=1)).all()
-            ):
-                return grey.astype(np.int64)
-        if label_space is None or label_space.palette is None:
-            raise ValueError(
-                f"{what} is a colour image but no label space with a palette was given to decode its colours; pass "
-                "label_space=... (e.g. 'cityscapes'), or give index maps (mode L/P PNGs of class ids)"
-            )
-        try:
-            return label_space.encode_colors(rgb, tolerance=color_tolerance)
-        except ValueError as err:
-            raise ValueError(f"{what}: {err} (data: pass color_tolerance=... to snap near colours)") from None
+        return decode_color_label(rgb, label_space, what=what, tolerance=color_tolerance,
+                                  hint=" (data: pass color_tolerance=... to snap near colours)")
     if value.ndim == 3 and value.shape[0] == 1:
         value = value[0]
     if value.ndim != 2:

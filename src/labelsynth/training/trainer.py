@@ -16,13 +16,11 @@ import math
 import os
 import random
 import shutil
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
@@ -287,7 +285,6 @@ class GANTrainer:
         if acc.is_local_main_process:
             from tqdm.auto import tqdm
             progress = tqdm(total=args.max_train_steps, initial=self.counter.step, desc="steps")
-        started = time.perf_counter()
         while self.counter.step < args.max_train_steps:
             batches = self.dataloader
             if self.counter.batch_in_epoch:
@@ -310,7 +307,6 @@ class GANTrainer:
                 self.counter.batch_in_epoch = 0
         if progress is not None:
             progress.close()
-        self.elapsed = time.perf_counter() - started
         return self.finalize()
 
     def _train_micro_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -446,8 +442,3 @@ def _revert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
     for name, child in module.named_children():
         converted.add_module(name, _revert_sync_batchnorm(child))
     return converted
-
-
-def image_grid(rows: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack equally sized uint8 HxWx3 rows of images vertically."""
-    return np.concatenate(list(rows), axis=0)

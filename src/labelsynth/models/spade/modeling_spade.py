@@ -53,7 +53,7 @@ class SPADEStyleEncoder(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if tuple(image.shape[-2:]) != (self.input_size, self.input_size):
             image = F.interpolate(image, size=(self.input_size, self.input_size), mode="bilinear")
-        x = getattr(self, "layer1")(image)
+        x = self.layer1(image)
         for i in range(2, self.num_stages + 1):
             x = getattr(self, f"layer{i}")(F.leaky_relu(x, 0.2))
         x = F.leaky_relu(x, 0.2).flatten(1)
