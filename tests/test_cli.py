@@ -240,7 +240,8 @@ def test_generate_notes(
 
 @pytest.mark.parametrize(
     "case",
-    ["out_of_range", "off_palette", "tolerance", "missing_label", "missing_instance", "missing_model_folder",
+    ["out_of_range", "off_palette", "tolerance", "missing_label", "missing_instance", "input_the_model_does_not_take",
+     "missing_model_folder",
      "folder_without_config", "folder_without_processor", "unknown_hub_id_offline", "bad_extension", "cuda"],
 )
 def test_generate_user_errors(
@@ -270,6 +271,9 @@ def test_generate_user_errors(
     elif case == "missing_instance":
         extra = ["--instance", tmp_path / "nope_inst.png"]
         expected = ["--instance", "no such file"]
+    elif case == "input_the_model_does_not_take":
+        extra = ["--exemplar", label_png]
+        expected = ["--exemplar", "SPADEModel", "takes no exemplar", "--instance, --style"]
     elif case == "missing_model_folder":
         model = tmp_path / "no_model_here"
         expected = ["--model", "no such folder"]
@@ -313,7 +317,7 @@ def test_argparse_errors_and_version(capsys: pytest.CaptureFixture[str]) -> None
     assert "COMMAND" in capsys.readouterr().err
     assert main(["generate", "--model", "m", "--label", "l.png", "-o", "o.png", "--num-images", "0"]) == 2
     assert "--num-images" in capsys.readouterr().err
-    assert main(["convert", "pix2pixhd", "a", "b"]) == 2  # no such converter (yet)
+    assert main(["convert", "no-such-architecture", "a", "b"]) == 2
     assert "invalid choice" in capsys.readouterr().err
     assert main(["convert", "spade", "--help"]) == 0
     assert "--preset" in capsys.readouterr().out

@@ -37,6 +37,15 @@ CONVERTERS: dict[str, str] = {
 }
 
 _DTYPES = ("float32", "bfloat16")
+# File inputs of `generate`: (option, argparse dest, the pipeline input it feeds). Which ones a model takes is
+# declared by its class (`pipeline_inputs`); giving one it does not take is an error, not silently ignored.
+_FILE_INPUTS = (
+    ("--instance", "instance", "instance_map"),
+    ("--style", "style", "style_image"),
+    ("--style-label", "style_label", "style_label_map"),
+    ("--exemplar", "exemplar", "exemplar"),
+    ("--exemplar-label", "exemplar_label", "exemplar_label_map"),
+)
 _DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -99,7 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="label map: index PNG (mode L/P/I;16) of raw ids, or a colour PNG in the model's palette")
     gen.add_argument("--instance", metavar="PATH", help="instance map (models with instance edges, e.g. Cityscapes "
                                                         "*_instanceIds.png); same size as the label map")
-    gen.add_argument("--style", metavar="PATH", help="style image (VAE / style-encoder models)")
+    gen.add_argument("--style", metavar="PATH", help="style image (SPADE-VAE, SEAN)")
+    gen.add_argument("--style-label", metavar="PATH",
+                     help="label map of the style image (SEAN; default: the --label map itself)")
+    gen.add_argument("--exemplar", metavar="PATH", help="exemplar photo whose appearance is transferred (CoCosNet)")
+    gen.add_argument("--exemplar-label", metavar="PATH",
+                     help="label map of the exemplar (CoCosNet; without it the model guesses the correspondence)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0); image i uses seed + i")
     gen.add_argument("--num-images", type=positive_int, default=1, metavar="N",
                      help="generate N images with seeds seed, seed+1, ... saved as <out>_0.png, <out>_1.png, ...")
@@ -233,8 +247,12 @@ def _output_paths(output: str, count: int) -> list[Path]:
 def _input_error(err: ValueError, args: argparse.Namespace) -> CLIError:
     """A processor/model `ValueError` as a `CLIError` that names the offending file and the CLI option to use."""
     message = str(err)
-    for what, flag, path in (("label map", "--label", args.label), ("instance map", "--instance", args.instance),
-                             ("style image", "--style", args.style)):
+    named = [("label map", "--label", args.label)] + [
+        (what, flag, getattr(args, dest))
+        for flag, dest, input_name in _FILE_INPUTS
+        for what in (input_name, input_name.replace("_", " "))
+    ]
+    for what, flag, path in sorted(named, key=lambda item: -len(item[0])):  # longest first: "style image" vs "style"
         if path is not None and message.startswith(what):
             message = f"{flag} {path}: {message}"
             break
@@ -256,8 +274,8 @@ def generate(args: argparse.Namespace) -> list[Path]:
         CLIError: for missing or invalid inputs, an unavailable device, or a model that cannot be loaded.
     """
     _check_input_file(args.label, "--label")
-    _check_input_file(args.instance, "--instance")
-    _check_input_file(args.style, "--style")
+    for flag, dest, _ in _FILE_INPUTS:
+        _check_input_file(getattr(args, dest), flag)
     _check_output_path(args.output, "-o/--output")
     if args.save_colorized_label:
         _check_output_path(args.save_colorized_label, "--save-colorized-label")
@@ -285,11 +303,17 @@ def generate(args: argparse.Namespace) -> list[Path]:
         print(f"note: {args.model} does not use instance edges; --instance is ignored", file=sys.stderr)
 
     count = args.num_images
+    accepted = getattr(pipe.model, "pipeline_inputs", {})
     per_item: dict[str, Any] = {}
-    if args.instance is not None:
-        per_item["instance_map"] = args.instance if count == 1 else [args.instance] * count
-    if args.style is not None:
-        per_item["style_image"] = args.style if count == 1 else [args.style] * count
+    for flag, dest, input_name in _FILE_INPUTS:
+        path = getattr(args, dest)
+        if path is None or (dest == "instance" and input_name not in accepted):
+            continue
+        if input_name not in accepted:
+            takes = ", ".join(f for f, _, name in _FILE_INPUTS if name in accepted) or "only --label"
+            raise CLIError(f"{flag}: {type(pipe.model).__name__} ({args.model}) takes no {input_name.replace('_', ' ')}"
+                           f"; it takes {takes}")
+        per_item[input_name] = path if count == 1 else [path] * count
     labels = args.label if count == 1 else [args.label] * count
     try:
         images = pipe(labels, seed=args.seed, **per_item)

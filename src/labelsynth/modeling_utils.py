@@ -7,6 +7,7 @@ is built here, on the model's device, so the large float tensor never crosses a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -131,6 +132,13 @@ class LabelSynthPreTrainedModel(ModelCardMixin, PreTrainedModel):
     _no_split_modules: list[str] = []
     # Xavier-normal with gain 0.02 is what SPADE-family code uses (`--init_type xavier --init_variance 0.02`).
     init_gain: float = 0.02
+    # The per-image inputs `forward` takes besides `label_map`, and how the pipeline, CLI and demo prepare each one:
+    #   "instance": instance ids resized with the label map (nearest)      -> LongTensor[1, H, W]
+    #   "image":    RGB image resized to the label map's output size        -> FloatTensor[1, 3, H, W] in [-1, 1]
+    #   "label":    another label map of the model's label space, same size -> LongTensor[1, H, W]
+    #   "tensor":   array or tensor, batch dimension added when missing
+    #   "value":    passed unchanged (ints, dicts, style-code objects)
+    pipeline_inputs: ClassVar[dict[str, str]] = {"instance_map": "instance", "style_image": "image", "noise": "tensor"}
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         """Paper init instead of transformers' N(0, 0.02) default: Xavier-normal(gain) weights, zero biases."""

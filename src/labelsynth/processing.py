@@ -299,6 +299,30 @@ class LabelMapProcessor(BaseImageProcessor):
             data = {k: torch.from_numpy(v) for k, v in data.items()}
         return BatchFeature(data=data)
 
+    def preprocess_images(
+        self, images: Any, size: tuple[int, int], return_tensors: str | None = "pt", what: str = "image"
+    ) -> torch.Tensor | np.ndarray:
+        """Load RGB images (style images, exemplars) and resize them to a label map's output size.
+
+        Args:
+            images: One image or a list: paths, PIL images, uint8 ``(H, W, 3)`` / float ``[0, 1]`` arrays, ``(3, H, W)``
+                tensors (the forms `preprocess` accepts for ``style_images``).
+            size: ``(height, width)`` of the processed label map they go with.
+            return_tensors: ``"pt"`` or ``"np"`` / ``None``.
+            what: How error messages name the images (e.g. ``"exemplar"``).
+
+        Returns:
+            float32 ``[B, 3, height, width]`` in ``[-1, 1]``, cropped like the label map under ``resize_mode``.
+        """
+        loaded = [
+            img for i, item in enumerate(self._items(images, what)) for img in self._load_style(item, f"{what} #{i}")
+        ]
+        if not loaded:
+            raise ValueError(f"no {what} given; pass a path, image, array or tensor (or a non-empty list)")
+        mode = "fixed" if self.resize_mode == "none" else self.resize_mode
+        out = np.stack([self._resize_style(img, tuple(size), mode, self.image_resample) for img in loaded])
+        return torch.from_numpy(out) if return_tensors == "pt" else out
+
     def postprocess(self, images: torch.Tensor, output_type: str = "pil") -> Any:
         """Convert generator outputs to images.
 

@@ -301,3 +301,47 @@ def test_hub_id_resolved_offline_from_hf_cache(
     difference = np.abs(images.astype(int) - np.stack(expected))
     assert difference.max() <= 1 and difference.mean() < 0.01
     assert not np.array_equal(images[0], images[1])  # seeds 4 and 5
+
+
+# ------------------------------------------------------------------------------------- model-declared inputs
+class _RecordingModel(SPADEModel):
+    """A SPADE that declares one input of every kind and records what the pipeline hands to `forward`."""
+
+    pipeline_inputs = {"instance_map": "instance", "exemplar": "image", "exemplar_label_map": "label",
+                       "latent": "tensor", "cluster": "value"}
+
+    def forward(self, label_map, instance_map=None, exemplar=None, exemplar_label_map=None, latent=None,
+                cluster=None, generator=None, return_dict=True):
+        self.received = {"label_map": label_map, "instance_map": instance_map, "exemplar": exemplar,
+                         "exemplar_label_map": exemplar_label_map, "latent": latent, "cluster": cluster}
+        return super().forward(label_map, generator=generator, return_dict=return_dict)
+
+
+def test_inputs_declared_by_the_model_are_prepared_by_kind() -> None:
+    config = SPADEConfig.for_dataset("ade20k", image_size=(32, 64), **TINY)
+    model = _RecordingModel(config).eval()
+    processor = LabelMapProcessor(label_space="ade20k", size={"height": 32, "width": 64})
+    pipe = LabelToImagePipeline(model=model, image_processor=processor)
+    labels = np.full((64, 128), 3, dtype=np.int64)
+    exemplar_labels = np.full((20, 30), 5, dtype=np.int64)  # another size: resized to the output size
+    exemplar = np.zeros((100, 150, 3), dtype=np.uint8)
+    exemplar[..., 0] = 255
+    instances = np.arange(64 * 128).reshape(64, 128) // 1000
+
+    pipe(labels, instance_map=instances, exemplar=exemplar, exemplar_label_map=exemplar_labels,
+         latent=[1.0, 2.0], cluster={3: 1}, output_type="np")
+    got = model.received
+    assert got["label_map"].shape == (1, 32, 64) and got["instance_map"].shape == (1, 32, 64)
+    assert got["exemplar"].shape == (1, 3, 32, 64) and got["exemplar"].dtype == model.dtype
+    torch.testing.assert_close(got["exemplar"][0, 0], torch.ones(32, 64))  # red channel 255 -> +1
+    torch.testing.assert_close(got["exemplar"][0, 1], -torch.ones(32, 64))
+    assert torch.equal(got["exemplar_label_map"], torch.full((1, 32, 64), 5))
+    assert torch.equal(got["latent"], torch.tensor([[1.0, 2.0]]))
+    assert got["cluster"] == {3: 1}
+
+    pipe(labels, exemplar=None, output_type="np")  # None means "not given"
+    assert model.received["exemplar"] is None and model.received["instance_map"] is None
+    with pytest.raises(TypeError, match=r"_RecordingModel accepts .*exemplar_label_map"):
+        pipe(labels, style_image=exemplar)  # SPADE's input, not declared by this model
+    with pytest.raises(ValueError, match="exemplar_label_map: .*151"):
+        pipe(labels, exemplar_label_map=np.full((8, 8), 151))

@@ -8,7 +8,7 @@ import torch
 from transformers import Pipeline
 
 OUTPUT_TYPES = ("pil", "np", "pt")
-_PER_ITEM_INPUTS = ("instance_map", "style_image", "noise")
+INPUT_KINDS = ("instance", "image", "label", "tensor", "value")
 
 
 class LabelToImagePipeline(Pipeline):
@@ -26,11 +26,12 @@ class LabelToImagePipeline(Pipeline):
     Label maps can be anything `LabelMapProcessor` accepts: index PNG paths, PIL images (L/P/I;16/I, or RGB colour
     maps in the model's palette), numpy arrays, torch tensors. Call arguments:
 
-    - `instance_map`: instance ids per label map (models with instance edges), same forms as label maps.
-    - `style_image`: a style image (VAE / style-encoder models), path or PIL/numpy image.
+    - the model's per-image inputs, named by its class attribute `pipeline_inputs` (see `LabelSynthPreTrainedModel`):
+      `instance_map` (models with instance edges, same forms as label maps), `style_image` (VAE / style-encoder
+      models), `noise` (explicit latent), and model-specific ones such as `exemplar` / `exemplar_label_map`
+      (CoCosNet) or `cluster` (pix2pixHD). Images are resized to the label map's output size, label maps alike.
     - `seed` / `generator`: randomness for z, noise or style sampling. With `seed=s`, item i of a list uses seed
       `s + i`, so a map gives the same image alone or inside a batch.
-    - `noise`: explicit latent/noise tensor (see the model's `forward`).
     - `output_type`: "pil" (default), "np" (uint8 HxWx3) or "pt" (float CxHxW in [0, 1]).
     """
 
@@ -46,10 +47,12 @@ class LabelToImagePipeline(Pipeline):
         output_type: str | None = None,
         **per_item: Any,
     ) -> tuple[dict, dict, dict]:
-        unknown = sorted(set(per_item) - set(_PER_ITEM_INPUTS))
+        unknown = sorted(set(per_item) - set(self._input_kinds))
         if unknown:
-            raise TypeError(f"label-to-image got unexpected arguments {unknown}; accepted: seed, generator, "
-                            f"output_type, {', '.join(_PER_ITEM_INPUTS)}")
+            raise TypeError(
+                f"label-to-image got unexpected arguments {unknown}; {type(self.model).__name__} accepts seed, "
+                f"generator, output_type, {', '.join(self._input_kinds)}"
+            )
         if seed is not None and generator is not None:
             raise ValueError("pass either seed or generator, not both")
         forward = {}
@@ -64,9 +67,19 @@ class LabelToImagePipeline(Pipeline):
             postprocess["output_type"] = output_type
         return {}, forward, postprocess
 
+    @property
+    def _input_kinds(self) -> dict[str, str]:
+        kinds = getattr(self.model, "pipeline_inputs", {})
+        bad = {name: kind for name, kind in kinds.items() if kind not in INPUT_KINDS}
+        if bad:
+            raise TypeError(f"{type(self.model).__name__}.pipeline_inputs has unknown kinds {bad}; use {INPUT_KINDS}")
+        return kinds
+
     def __call__(self, label_maps: Any, **kwargs: Any) -> Any:
         """Generate one image per label map; a list in gives a list out."""
-        per_item = {name: kwargs.pop(name) for name in _PER_ITEM_INPUTS if name in kwargs}
+        per_item = {name: kwargs.pop(name) for name in self._input_kinds if name in kwargs and kwargs[name] is not None}
+        for name in self._input_kinds:
+            kwargs.pop(name, None)  # an explicit None means "not given"
         if isinstance(label_maps, (list, tuple)):
             items = []
             for index, label_map in enumerate(label_maps):
@@ -82,15 +95,34 @@ class LabelToImagePipeline(Pipeline):
         return super().__call__({"label_map": label_maps, "index": 0, **per_item}, **kwargs)
 
     def preprocess(self, item: dict[str, Any]) -> dict[str, Any]:
+        kinds = self._input_kinds
+        instance_name = next((name for name, kind in kinds.items() if kind == "instance" and name in item), None)
         features = self.image_processor(
-            item["label_map"], instance_maps=item.get("instance_map"), style_images=item.get("style_image"),
-            return_tensors="pt",
+            item["label_map"], instance_maps=item.get(instance_name) if instance_name else None, return_tensors="pt"
         )
-        inputs = dict(features)
-        if item.get("noise") is not None:
-            noise = torch.as_tensor(item["noise"])
-            inputs["noise"] = noise if noise.dim() > 1 else noise.unsqueeze(0)
-        inputs["index"] = item["index"]
+        inputs = {"label_map": features["label_map"], "index": item["index"]}
+        if instance_name:
+            inputs[instance_name] = features["instance_map"]
+        size = tuple(features["label_map"].shape[-2:])
+        for name, kind in kinds.items():
+            if name not in item or kind == "instance":
+                continue
+            value = item[name]
+            if kind == "image":
+                value = self.image_processor.preprocess_images(value, size, what=name.replace("_", " "))
+            elif kind == "label":
+                try:
+                    value = self.image_processor(
+                        value, size={"height": size[0], "width": size[1]},
+                        resize_mode="fixed" if self.image_processor.resize_mode == "none" else None,
+                        return_tensors="pt",
+                    )["label_map"]
+                except ValueError as err:
+                    raise ValueError(f"{name}: {err}") from None
+            elif kind == "tensor":
+                value = torch.as_tensor(value)
+                value = value if value.dim() > 1 else value.unsqueeze(0)
+            inputs[name] = value
         return inputs
 
     def _forward(self, model_inputs: dict[str, Any], seed: int | None = None,
@@ -99,8 +131,9 @@ class LabelToImagePipeline(Pipeline):
         if seed is not None:
             generator = torch.Generator().manual_seed(seed + index)
         model_inputs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in model_inputs.items()}
-        if "style_image" in model_inputs:
-            model_inputs["style_image"] = model_inputs["style_image"].to(self.model.dtype)
+        for name, kind in self._input_kinds.items():
+            if kind == "image" and name in model_inputs:
+                model_inputs[name] = model_inputs[name].to(self.model.dtype)
         outputs = self.model(**model_inputs, generator=generator)
         return {"images": outputs.images}
 
