@@ -26,3 +26,12 @@ def save_tiny_model(folder: Path, config: SPADEConfig, seed: int = 0) -> SPADEMo
     height, width = config.image_size
     LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width}).save_pretrained(folder)
     return model
+
+
+def save_model_folder(folder: Path, model: torch.nn.Module) -> Path:
+    """Save any labelsynth model with a processor for its label space and image size, as a pipeline-ready folder."""
+    model.save_pretrained(folder)
+    height, width = model.config.image_size
+    LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width}).save_pretrained(
+        folder)
+    return folder

@@ -371,7 +371,7 @@ def test_convert_spade_original_checkpoint(
 
 
 def test_convert_spade_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert list(CONVERTERS) == ["spade"]
+    assert "spade" in CONVERTERS
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["convert", "spade", str(empty), str(tmp_path / "out")]) == 2

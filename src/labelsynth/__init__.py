@@ -10,13 +10,25 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .configuration_utils import LabelSynthConfig
 from .label_spaces import LabelSpace, get_label_space, list_label_spaces, register_label_space
 from .modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput
+from .models.cocosnet import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel
+from .models.crn import CRNConfig, CRNModel
+from .models.pix2pix import Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
+from .models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
+from .models.sean import SEANConfig, SEANDiscriminator, SEANModel, SEANStyles
 from .models.spade import SPADEConfig, SPADEDiscriminator, SPADEModel
 from .pipelines.label_to_image import LabelToImagePipeline
 from .processing import LabelMapProcessor
 
 __version__ = "0.1.0"
 
-MODEL_CLASSES = {SPADEConfig: SPADEModel}
+MODEL_CLASSES = {
+    Pix2PixConfig: Pix2PixModel,
+    Pix2PixHDConfig: Pix2PixHDModel,
+    CRNConfig: CRNModel,
+    SPADEConfig: SPADEModel,
+    SEANConfig: SEANModel,
+    CoCosNetConfig: CoCosNetModel,
+}
 
 
 def _register() -> None:
@@ -31,12 +43,27 @@ def _register() -> None:
 _register()
 
 __all__ = [
+    "CoCosNetConfig",
+    "CoCosNetDiscriminator",
+    "CoCosNetModel",
+    "CRNConfig",
+    "CRNModel",
     "LabelMapProcessor",
     "LabelSpace",
     "LabelSynthConfig",
     "LabelSynthPreTrainedModel",
     "LabelToImageOutput",
     "LabelToImagePipeline",
+    "Pix2PixHDConfig",
+    "Pix2PixHDDiscriminator",
+    "Pix2PixHDModel",
+    "Pix2PixConfig",
+    "Pix2PixDiscriminator",
+    "Pix2PixModel",
+    "SEANConfig",
+    "SEANDiscriminator",
+    "SEANModel",
+    "SEANStyles",
     "SPADEConfig",
     "SPADEDiscriminator",
     "SPADEModel",

@@ -34,6 +34,11 @@ EXIT_USAGE = 2  # argparse's status for usage errors; used for every user error
 # `add_arguments(parser)` and `run(args)`; the first paragraph of its docstring is the sub-command's help.
 CONVERTERS: dict[str, str] = {
     "spade": "labelsynth.models.spade.convert_spade_original_checkpoint",
+    "cocosnet": "labelsynth.models.cocosnet.convert_cocosnet_original_checkpoint",
+    "sean": "labelsynth.models.sean.convert_sean_original_checkpoint",
+    "pix2pix": "labelsynth.models.pix2pix.convert_pix2pix_original_checkpoint",
+    "crn": "labelsynth.models.crn.convert_crn_original_checkpoint",
+    "pix2pixhd": "labelsynth.models.pix2pixhd.convert_pix2pixhd_original_checkpoint",
 }
 
 _DTYPES = ("float32", "bfloat16")
@@ -72,6 +77,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
     return value
+
+
+def _cluster_spec(text: str) -> int | dict[int, int]:
+    """`--cluster`: "K" (cluster K for every instance) or "ID=K,ID=K" (instance or class id -> cluster)."""
+    try:
+        if "=" not in text:
+            return int(text)
+        return {int(key): int(value) for key, value in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K or ID=K,ID=K,... with integers, got {text!r}") from None
 
 
 def _version() -> str:
@@ -114,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--exemplar", metavar="PATH", help="exemplar photo whose appearance is transferred (CoCosNet)")
     gen.add_argument("--exemplar-label", metavar="PATH",
                      help="label map of the exemplar (CoCosNet; without it the model guesses the correspondence)")
+    gen.add_argument("--cluster", type=_cluster_spec, metavar="K|ID=K,...",
+                     help="pix2pixHD with the feature encoder: the feature-bank cluster of every instance (K), or per "
+                          "instance / class id (26=3,26001=0); instances not given get a random cluster (--seed)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0); image i uses seed + i")
     gen.add_argument("--num-images", type=positive_int, default=1, metavar="N",
                      help="generate N images with seeds seed, seed+1, ... saved as <out>_0.png, <out>_1.png, ...")
@@ -144,10 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Sub-commands owned by their packages (each sets its own handler); imported lazily only to build the parser.
     from .data.ingestion import add_cli_parser as add_ingest_parser
+    from .demo.cli import add_cli_parser as add_demo_parser
     from .metrics.cli import add_cli_parser as add_evaluate_parser
+    from .models.pix2pixhd.feature_clustering import add_cli_parser as add_cluster_features_parser
 
     add_ingest_parser(commands)
     add_evaluate_parser(commands)
+    add_cluster_features_parser(commands)
+    add_demo_parser(commands)
     return parser
 
 
@@ -314,6 +336,11 @@ def generate(args: argparse.Namespace) -> list[Path]:
             raise CLIError(f"{flag}: {type(pipe.model).__name__} ({args.model}) takes no {input_name.replace('_', ' ')}"
                            f"; it takes {takes}")
         per_item[input_name] = path if count == 1 else [path] * count
+    if args.cluster is not None:
+        if "cluster" not in accepted:
+            raise CLIError(f"--cluster: {type(pipe.model).__name__} ({args.model}) has no feature clusters (only "
+                           "pix2pixHD models trained with the feature encoder do)")
+        per_item["cluster"] = args.cluster if count == 1 else [args.cluster] * count
     labels = args.label if count == 1 else [args.label] * count
     try:
         images = pipe(labels, seed=args.seed, **per_item)

@@ -1,6 +1,9 @@
-"""Residual blocks shared by SPADE-family generators."""
+"""Residual blocks shared by the generators: SPADE-family blocks and the plain ResNet block of pix2pixHD."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +42,10 @@ def inference_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         cached = (key, weight, bias)
         conv.__dict__["_inference_weight"] = cached
     _, weight, bias = cached
-    return F.conv2d(x.to(dtype), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    x, padding = x.to(dtype), conv.padding
+    if conv.padding_mode != "zeros":  # reflect/replicate: pad explicitly, as nn.Conv2d does
+        x, padding = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode), 0
+    return F.conv2d(x, weight, bias, conv.stride, padding, conv.dilation, conv.groups)
 
 
 class SPADEResnetBlock(nn.Module):
@@ -56,32 +62,83 @@ class SPADEResnetBlock(nn.Module):
         norm: parameter-free norm inside SPADE ("syncbatch", "batch", "instance").
         spade_kernel_size: kernel of the SPADE convs.
         spade_hidden_nc: width of the SPADE layers' shared hidden conv.
+        norm_layer: builds the three modulated norms from their channel count instead of `SPADE` (e.g. SEAN's
+            `SEANNormalization`); `forward`'s extra keyword arguments are passed on to them.
+        padding_mode: padding of the two 3x3 convs (and of the default SPADE layers): "zeros" (SPADE) or "reflect"
+            (CoCosNet).
 
-    Shapes: `forward(x [B, fin, H, W], seg) -> [B, fout, H, W]`, `seg` a one-hot map or a `SemanticLayout`.
+    Shapes: `forward(x [B, fin, H, W], seg, **norm_kwargs) -> [B, fout, H, W]`, `seg` a one-hot map or a
+    `SemanticLayout`.
     """
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, spectral_norm: bool = True, norm: str = "syncbatch",
-                 spade_kernel_size: int = 3, spade_hidden_nc: int = 128):
+                 spade_kernel_size: int = 3, spade_hidden_nc: int = 128,
+                 norm_layer: Callable[[int], nn.Module] | None = None, padding_mode: str = "zeros"):
         super().__init__()
         fmiddle = min(fin, fout)
         self.learned_shortcut = fin != fout
-        self.conv_0 = maybe_spectral_norm(nn.Conv2d(fin, fmiddle, 3, padding=1), spectral_norm)
-        self.conv_1 = maybe_spectral_norm(nn.Conv2d(fmiddle, fout, 3, padding=1), spectral_norm)
+        self.conv_0 = maybe_spectral_norm(nn.Conv2d(fin, fmiddle, 3, padding=1, padding_mode=padding_mode),
+                                          spectral_norm)
+        self.conv_1 = maybe_spectral_norm(nn.Conv2d(fmiddle, fout, 3, padding=1, padding_mode=padding_mode),
+                                          spectral_norm)
         if self.learned_shortcut:
             self.conv_s = maybe_spectral_norm(nn.Conv2d(fin, fout, 1, bias=False), spectral_norm)
-        self.norm_0 = SPADE(fin, semantic_nc, spade_kernel_size, spade_hidden_nc, norm=norm)
-        self.norm_1 = SPADE(fmiddle, semantic_nc, spade_kernel_size, spade_hidden_nc, norm=norm)
+        if norm_layer is None:
+            def norm_layer(channels: int) -> nn.Module:
+                return SPADE(channels, semantic_nc, spade_kernel_size, spade_hidden_nc, norm=norm,
+                             padding_mode=padding_mode)
+        self.norm_0 = norm_layer(fin)
+        self.norm_1 = norm_layer(fmiddle)
         if self.learned_shortcut:
-            self.norm_s = SPADE(fin, semantic_nc, spade_kernel_size, spade_hidden_nc, norm=norm)
+            self.norm_s = norm_layer(fin)
 
-    def forward(self, x: torch.Tensor, seg: torch.Tensor | SemanticLayout) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, seg: torch.Tensor | SemanticLayout, **norm_kwargs: Any) -> torch.Tensor:
         if isinstance(seg, SemanticLayout):  # the fast inference path
             def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
                 return inference_conv(module, inp)
         else:
             def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
                 return module(inp)
-        x_s = conv(self.conv_s, self.norm_s(x, seg)) if self.learned_shortcut else x
-        dx = conv(self.conv_0, F.leaky_relu(self.norm_0(x, seg), 0.2))
-        dx = conv(self.conv_1, F.leaky_relu(self.norm_1(dx, seg), 0.2))
+        # The shortcut's norm runs first, as in the originals (it matters for SEAN's per-call noise draws).
+        x_s = conv(self.conv_s, self.norm_s(x, seg, **norm_kwargs)) if self.learned_shortcut else x
+        dx = conv(self.conv_0, F.leaky_relu(self.norm_0(x, seg, **norm_kwargs), 0.2))
+        dx = conv(self.conv_1, F.leaky_relu(self.norm_1(dx, seg, **norm_kwargs), 0.2))
         return x_s + dx
+
+
+def norm_2d(norm: str, channels: int) -> nn.Module:
+    """The norm layer of pix2pix-style networks: "instance" (InstanceNorm2d without affine parameters or running
+    statistics, as pix2pixHD/CycleGAN), "batch" (BatchNorm2d with affine parameters) or "none"."""
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=False)
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {norm!r}; expected 'instance', 'batch' or 'none'")
+
+
+class ResnetBlock(nn.Module):
+    """Residual block of the ResNet generators of Johnson et al. (2016), as pix2pixHD and CycleGAN build it.
+
+        out = x + norm_1(conv_1(relu(norm_0(conv_0(x)))))
+
+    with 3x3 convs (biased) on reflection-padded input, so the spatial size is kept.
+
+    Args:
+        channels: input = output channels.
+        norm: "instance", "batch" or "none" (see `norm_2d`).
+        padding_mode: padding of the convs: "reflect" (pix2pixHD, CycleGAN default), "replicate" or "zeros".
+
+    Shapes: `forward(x [B, C, H, W]) -> [B, C, H, W]`.
+    """
+
+    def __init__(self, channels: int, norm: str = "instance", padding_mode: str = "reflect"):
+        super().__init__()
+        self.conv_0 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode)
+        self.norm_0 = norm_2d(norm, channels)
+        self.conv_1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode)
+        self.norm_1 = norm_2d(norm, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.norm_1(self.conv_1(F.relu(self.norm_0(self.conv_0(x)))))

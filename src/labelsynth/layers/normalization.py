@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PARAM_FREE_NORMS = ("batch", "syncbatch", "instance")
+PARAM_FREE_NORMS = ("batch", "syncbatch", "instance", "positional", "none")
+PADDING_MODES = ("zeros", "reflect")
 
 
 def param_free_norm(kind: str, num_features: int) -> nn.Module:
@@ -35,14 +36,21 @@ def param_free_norm(kind: str, num_features: int) -> nn.Module:
 
     Args:
         kind: ``"batch"`` or ``"syncbatch"`` (BatchNorm2d without affine; ``syncbatch`` is converted to
-            `torch.nn.SyncBatchNorm` by the trainer on multi-GPU, as the original used synchronized BN), or
-            ``"instance"``.
+            `torch.nn.SyncBatchNorm` by the trainer on multi-GPU, as the original used synchronized BN),
+            ``"instance"``, ``"positional"`` (PONO: per pixel over the channels, see `labelsynth.layers.pono`;
+            CoCosNet) or ``"none"`` (identity).
         num_features: channels C of the [B, C, H, W] input.
     """
     if kind in ("batch", "syncbatch"):
         return nn.BatchNorm2d(num_features, affine=False)
     if kind == "instance":
         return nn.InstanceNorm2d(num_features, affine=False)
+    if kind == "positional":
+        from .pono import PositionalNorm2d
+
+        return PositionalNorm2d()
+    if kind == "none":  # a SPADE used only for its gamma/beta (SEAN's inner SPADE branch)
+        return nn.Identity()
     raise ValueError(f"unknown parameter-free norm {kind!r}; expected one of {PARAM_FREE_NORMS}")
 
 
@@ -75,11 +83,17 @@ class SemanticLayout:
         edges (`FloatTensor[B, 1, H, W]`, *optional*): binary instance-edge map (the extra last input channel).
         num_label_channels: number of one-hot channels (`label_nc` + don't care).
         kernel_size: SPADE conv kernel size (3 in all released models).
+        padding_mode: padding of the SPADE convs, "zeros" (SPADE) or "reflect" (CoCosNet); out-of-image taps read a
+            zero row or the reflected pixel.
     """
 
     def __init__(
-        self, channels: torch.Tensor, edges: torch.Tensor | None, num_label_channels: int, kernel_size: int = 3
+        self, channels: torch.Tensor, edges: torch.Tensor | None, num_label_channels: int, kernel_size: int = 3,
+        padding_mode: str = "zeros",
     ) -> None:
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
         keys = channels.long()
         if edges is not None:
             keys = keys * 2 + edges[:, 0].long()
@@ -142,6 +156,9 @@ class SemanticLayout:
             bi, rem = flat // (h * w), flat % (h * w)
             y = rem[:, None] // w + torch.tensor([o[0] for o in offsets], device=device)
             x = rem[:, None] % w + torch.tensor([o[1] for o in offsets], device=device)
+            if self.padding_mode == "reflect":  # -1 -> 1 and h -> h - 2: the taps read reflected pixels
+                y = torch.where(y < 0, -y, torch.where(y >= h, 2 * (h - 1) - y, y))
+                x = torch.where(x < 0, -x, torch.where(x >= w, 2 * (w - 1) - x, x))
             inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
             return bi[:, None] * (h * w) + y.clamp(0, h - 1) * w + x.clamp(0, w - 1), inside
 
@@ -179,17 +196,23 @@ class SPADE(nn.Module):
         kernel_size: kernel of the three convs (`spade...3x3` in the original option string).
         hidden_nc: width of the shared hidden layer (128 in all released models).
         norm: parameter-free norm, see `param_free_norm`.
+        padding_mode: padding of the three convs: "zeros" (SPADE) or "reflect" (CoCosNet).
 
     Shapes: `forward(x [B, C, H, W], segmap [B, label_nc, h, w]) -> [B, C, H, W]`; the segmap is nearest-resized.
     """
 
-    def __init__(self, norm_nc: int, label_nc: int, kernel_size: int = 3, hidden_nc: int = 128, norm: str = "syncbatch"):
+    def __init__(self, norm_nc: int, label_nc: int, kernel_size: int = 3, hidden_nc: int = 128, norm: str = "syncbatch",
+                 padding_mode: str = "zeros"):
         super().__init__()
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         pad = kernel_size // 2
+        self.padding_mode = padding_mode
         self.param_free_norm = param_free_norm(norm, norm_nc)
-        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden_nc, kernel_size, padding=pad), nn.ReLU())
-        self.mlp_gamma = nn.Conv2d(hidden_nc, norm_nc, kernel_size, padding=pad)
-        self.mlp_beta = nn.Conv2d(hidden_nc, norm_nc, kernel_size, padding=pad)
+        self.mlp_shared = nn.Sequential(
+            nn.Conv2d(label_nc, hidden_nc, kernel_size, padding=pad, padding_mode=padding_mode), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(hidden_nc, norm_nc, kernel_size, padding=pad, padding_mode=padding_mode)
+        self.mlp_beta = nn.Conv2d(hidden_nc, norm_nc, kernel_size, padding=pad, padding_mode=padding_mode)
         self._fast_tables: _FastTables | None = None
 
     def modulation(self, segmap: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,6 +244,9 @@ class SPADE(nn.Module):
         `x * scale + shift` is the layer output; otherwise `norm(x) * scale + shift` is, with `scale = 1 + gamma` and
         `shift = beta` as in `modulation`. Tables are built in float32; `dtype` is the activations' dtype.
         """
+        if layout.padding_mode != self.padding_mode:
+            raise ValueError(f"the SemanticLayout pads with {layout.padding_mode!r} but this SPADE layer with "
+                             f"{self.padding_mode!r}")
         level = layout.level(size)
         tables = self._tables(layout, dtype)
         h, w = size

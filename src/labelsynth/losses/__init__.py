@@ -1,21 +1,31 @@
 """Training objectives shared by the model families: adversarial (hinge / least squares / original / Wasserstein),
-discriminator feature matching, VGG-19 perceptual and the VAE KL term.
+discriminator feature matching, VGG-19 perceptual, the VAE KL term, CRN's diversity loss and CoCosNet's
+contextual loss.
 
 Loss weights (``lambda_feat``, ``lambda_vgg``, ``lambda_kld``, ...) are applied by the per-family training modules.
 """
 
 from .adversarial import GAN_MODES, DiscriminatorOutputs, GANLoss, final_logits
+from .contextual import COCOSNET_CONTEXTUAL_WEIGHTS, cocosnet_contextual_loss, contextual_loss
+from .diversity import CRN_LAYER_WEIGHTS, CRN_VGG_LAYERS, CRNPerceptualLoss, diversity_reduction
 from .feature_matching import feature_matching_loss
 from .kl import kl_divergence
 from .perceptual import SPADE_VGG_LAYERS, SPADE_VGG_WEIGHTS, VGGPerceptualLoss
 
 __all__ = [
+    "COCOSNET_CONTEXTUAL_WEIGHTS",
+    "CRN_LAYER_WEIGHTS",
+    "CRN_VGG_LAYERS",
     "GAN_MODES",
     "SPADE_VGG_LAYERS",
     "SPADE_VGG_WEIGHTS",
+    "CRNPerceptualLoss",
     "DiscriminatorOutputs",
     "GANLoss",
+    "cocosnet_contextual_loss",
+    "contextual_loss",
     "VGGPerceptualLoss",
+    "diversity_reduction",
     "feature_matching_loss",
     "final_logits",
     "kl_divergence",

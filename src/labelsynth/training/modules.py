@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,11 +28,17 @@ class GANTrainingModule(nn.Module):
     """
 
     generator: nn.Module
-    discriminator: nn.Module
+    discriminator: nn.Module | None  # None: no adversarial training (the trainer skips the discriminator step)
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """Parameters of the generator optimizer and of the discriminator optimizer."""
-        return list(self.generator.parameters()), list(self.discriminator.parameters())
+        discriminator = [] if self.discriminator is None else list(self.discriminator.parameters())
+        return list(self.generator.parameters()), discriminator
+
+    def on_step_begin(self, step: int, trainer: Any) -> None:
+        """Called by the trainer before every (micro-)batch with the number of optimizer steps done so far (also right
+        after a resume): the place for schedules that change what is trained, e.g. pix2pixHD's fixed global
+        generator. `trainer` is the `GANTrainer` (its `opt_g` / `opt_d` are the optimizers)."""
 
     def generator_loss(self, generator: nn.Module, discriminator: nn.Module, batch: dict[str, torch.Tensor]
                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -48,8 +55,15 @@ class GANTrainingModule(nn.Module):
         raise NotImplementedError
 
     def validation_grid(self, batch: dict[str, torch.Tensor], fake: torch.Tensor) -> np.ndarray:
-        """One row per sample: the coloured label map, the real image, the generated image (uint8 HxWx3)."""
-        raise NotImplementedError
+        """One row per sample: the coloured label map, the real image, the generated image (uint8 HxWx3).
+
+        This default colours label maps with `self.processor` (a `LabelMapProcessor`).
+        """
+        rows = []
+        for label, real, image in zip(batch["label_map"].cpu(), to_uint8(batch["pixel_values"]), to_uint8(fake)):
+            colored = np.asarray(self.processor.colorize(label.numpy()))
+            rows.append(np.concatenate([colored, real, image], axis=1))
+        return np.concatenate(rows, axis=0)
 
     @staticmethod
     def collate_fn(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 """The shared GAN trainer on Accelerate.
 
-One iteration is one generator step then one discriminator step (as SPADE, pix2pixHD and their descendants do);
+One iteration is one generator step then one discriminator step (as SPADE, pix2pixHD and their descendants do;
+a module whose `discriminator` is None, such as CRN's, trains its generator alone);
 what the losses are is the business of a `GANTrainingModule` (see `training/modules.py`), so every model family
 reuses this loop: optimizers with TTUR, constant-then-linear-decay schedule, mixed precision, SyncBatchNorm on
 several GPUs, gradient accumulation, EMA of the generator, tracker logging, validation grids, atomic `checkpoint-N`
@@ -215,10 +216,12 @@ class GANTrainer:
         gen_params, disc_params = self.module.parameter_groups()
         betas = (args.adam_beta1, args.adam_beta2)
         opt_g = torch.optim.Adam(gen_params, lr=args.generator_lr, betas=betas, eps=args.adam_epsilon)
-        opt_d = torch.optim.Adam(disc_params, lr=args.discriminator_lr, betas=betas, eps=args.adam_epsilon)
         schedule = linear_decay_lambda(args.decay_start_step, args.max_train_steps)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
+        opt_d = sched_d = None  # modules without a discriminator (CRN) train the generator alone
+        if self.module.discriminator is not None:
+            opt_d = torch.optim.Adam(disc_params, lr=args.discriminator_lr, betas=betas, eps=args.adam_epsilon)
+            sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
         (self.generator, self.discriminator, self.opt_g, self.opt_d, self.dataloader, self.sched_g,
          self.sched_d) = acc.prepare(self.module.generator, self.module.discriminator, opt_g, opt_d, dataloader,
                                      sched_g, sched_d)
@@ -292,6 +295,7 @@ class GANTrainer:
             # Through accelerate's loader: it re-sets the sampler's epoch from its own counter when iterating.
             batches.set_epoch(self.counter.epoch)
             for batch in batches:
+                self.module.on_step_begin(self.counter.step, self)
                 logs = self._train_micro_batch(batch)
                 self.counter.batch_in_epoch += 1
                 if not acc.sync_gradients:
@@ -311,18 +315,19 @@ class GANTrainer:
 
     def _train_micro_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         acc, module = self.accelerator, self.module
+        if self.discriminator is None:
+            with acc.accumulate(self.generator):
+                g_logs = self._generator_step(batch, None)
+                if acc.sync_gradients:
+                    self.sched_g.step()
+            return g_logs
         discriminator = acc.unwrap_model(self.discriminator)
         with acc.accumulate(self.generator, self.discriminator):
             # Generator step. D's parameters are frozen so no D gradient (and no DDP hook of D) is produced; the
             # unwrapped D is used because the DDP wrapper expects every parameter to receive a gradient.
             discriminator.requires_grad_(False)
-            with acc.autocast():
-                g_loss, g_logs = module.generator_loss(self.generator, discriminator, batch)
-            acc.backward(g_loss)
+            g_logs = self._generator_step(batch, discriminator)
             discriminator.requires_grad_(True)
-            self._clip(self.generator)
-            self.opt_g.step()
-            self.opt_g.zero_grad(set_to_none=True)
             # Discriminator step on a freshly generated (detached) fake, as the originals do.
             with acc.autocast():
                 d_loss, d_logs = module.discriminator_loss(self.generator, self.discriminator, batch)
@@ -334,6 +339,16 @@ class GANTrainer:
                 self.sched_g.step()
                 self.sched_d.step()
         return {**g_logs, **d_logs}
+
+    def _generator_step(self, batch: dict[str, torch.Tensor], discriminator: torch.nn.Module | None
+                        ) -> dict[str, torch.Tensor]:
+        with self.accelerator.autocast():
+            g_loss, g_logs = self.module.generator_loss(self.generator, discriminator, batch)
+        self.accelerator.backward(g_loss)
+        self._clip(self.generator)
+        self.opt_g.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        return g_logs
 
     def _clip(self, model: torch.nn.Module) -> None:
         if self.args.max_grad_norm and self.accelerator.sync_gradients:

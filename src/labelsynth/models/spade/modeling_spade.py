@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ...demo.spec import DemoInput, DemoSpec
 from ...hub import ModelCardInfo
 from ...layers.blocks import SPADEResnetBlock, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
@@ -182,6 +183,14 @@ class SPADEModel(SPADEPreTrainedModel):
         self.encoder = SPADEStyleEncoder(config) if config.use_vae else None
         self.fast_inference = True
         self.post_init()
+
+    @classmethod
+    def demo_spec(cls, config: SPADEConfig) -> DemoSpec:
+        """What the Gradio demo shows besides the label map (`labelsynth.demo.spec`): the instance map comes from
+        `use_instance_edges` by default; a style image and the seed matter only with a VAE (z is sampled)."""
+        style = DemoInput("Style image (optional)", info="The encoder takes the appearance from this image; "
+                          "without it, z is drawn from the seed.")
+        return DemoSpec(inputs={"style_image": style if config.use_vae else None}, stochastic=config.use_vae)
 
     def _uses_fast_path(self) -> bool:
         return self.fast_inference and not self.training and not torch.is_grad_enabled()

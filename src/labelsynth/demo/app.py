@@ -1,0 +1,435 @@
+"""`build_demo(model)`: the Gradio app every Space and `labelsynth demo` run.
+
+One canvas is the source of truth for the label map: it starts with an example, an uploaded label map (index or
+colour PNG) is drawn onto it in the model's palette, and the user paints over it with the palette's colours (a
+class drop-down sets the brush colour by name). "Generate" decodes the canvas (`painting.canvas_to_label_map`,
+keeping the exact ids of the map it started from wherever its colour is unchanged) and runs the model through the
+"label-to-image" pipeline; "Generate from file" uses the uploaded files as they are. The model's extra inputs
+(instance map, style image, exemplar, cluster, ...) become widgets from its ``pipeline_inputs`` and optional
+``demo_spec`` (`labelsynth.demo.spec`); nothing here depends on a particular model class.
+
+API (``gradio_client``): ``/generate`` (canvas dict, extra inputs..., seed, variations) and ``/generate_from_file``
+(label file, extra inputs..., seed, variations), both returning ``(gallery, coloured label map, status)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import torch
+from transformers import Pipeline
+
+from ..processing import LabelMapProcessor
+from .examples import DemoExample, default_examples
+from .painting import (
+    brush_classes,
+    canvas_to_label_map,
+    check_image_size,
+    legend_html,
+    painted_instance_map,
+)
+from .spec import Choice, ClassSubset, DemoSpec, Number, PerClassChoice, ResolvedInput, resolve_demo_inputs
+
+__all__ = ["DEFAULT_MAX_INPUT_PIXELS", "build_demo", "load_pipeline"]
+
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
+_QUEUE_SIZE = 16  # requests waiting beyond this are refused with "queue full" instead of piling up
+
+
+def load_pipeline(
+    model: str | os.PathLike | torch.nn.Module | Pipeline | None = None,
+    *,
+    processor: LabelMapProcessor | None = None,
+    device: str | None = None,
+    dtype: torch.dtype | str | None = None,
+) -> Pipeline:
+    """A "label-to-image" pipeline for a model folder, Hub id, loaded model or pipeline (None: the built-in model).
+
+    A loaded model without `processor` gets a `LabelMapProcessor` for its config's label space and image size.
+    """
+    from transformers import pipeline
+
+    if isinstance(model, Pipeline):
+        return model
+    if model is None:
+        from ..examples import BUILTIN_MODEL
+
+        model = BUILTIN_MODEL
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if isinstance(model, torch.nn.Module):
+        if processor is None:
+            height, width = model.config.image_size
+            processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
+        return pipeline("label-to-image", model=model, image_processor=processor, device=device)
+    return pipeline("label-to-image", model=os.fspath(model), device=device, dtype=dtype or torch.float32)
+
+
+def _open_checked(path: str, what: str, max_pixels: int) -> PIL.Image.Image:
+    """Open an uploaded image lazily, refusing unreadable files and oversized images before decoding pixels."""
+    try:
+        image = PIL.Image.open(path)
+    except (OSError, PIL.UnidentifiedImageError):
+        raise gr.Error(f"could not read the {what} ({Path(path).name}) as an image; upload a PNG") from None
+    try:
+        check_image_size(image.width, image.height, max_pixels, what)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    image.load()
+    return image
+
+
+class _Demo:
+    """The state-free logic behind the Blocks: decoding inputs, generating, formatting outputs."""
+
+    def __init__(self, pipe: Pipeline, inputs: list[ResolvedInput], spec: DemoSpec, max_variations: int,
+                 max_input_pixels: int):
+        self.pipe = pipe
+        self.processor: LabelMapProcessor = pipe.image_processor
+        self.space = self.processor.label_space
+        self.size = (self.processor.size["height"], self.processor.size["width"])
+        self.inputs = inputs
+        self.stochastic = spec.stochastic
+        self.deterministic_when = spec.deterministic_when
+        self.max_variations = max_variations
+        self.max_input_pixels = max_input_pixels
+        self.brushes = brush_classes(self.space)
+
+    # ---------------------------------------------------------------- label maps
+    def decode_file(self, label_path: str, instance_path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Uploaded label (and instance) file -> ids (and instance ids) at the model's size."""
+        label = _open_checked(label_path, "label map", self.max_input_pixels)
+        instance = _open_checked(instance_path, "instance map", self.max_input_pixels) if instance_path else None
+        try:
+            out = self.processor(label, instance_maps=instance, return_tensors="np")
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        return out["label_map"][0], (out["instance_map"][0] if instance is not None else None)
+
+    def canvas_value(self, ids: np.ndarray) -> dict[str, Any]:
+        """An ImageEditor value showing `ids` in the palette."""
+        return {"background": self.space.colorize(ids), "layers": [], "composite": None}
+
+    def decode_canvas(self, editor: dict[str, Any] | None, reference: np.ndarray | None) -> np.ndarray:
+        canvas = None
+        if editor:
+            canvas = editor.get("composite")
+            canvas = editor.get("background") if canvas is None else canvas
+        if canvas is None:
+            raise gr.Error("the canvas is empty: paint a label map, pick an example, or upload a label map")
+        canvas = np.asarray(canvas)
+        if canvas.dtype != np.uint8 and canvas.size:
+            canvas = np.clip(canvas, 0, 255).astype(np.uint8)
+        if canvas.ndim == 2:
+            canvas = np.repeat(canvas[..., None], 3, axis=-1)
+        try:
+            return canvas_to_label_map(canvas, self.space, reference=reference)
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+
+    # ---------------------------------------------------------------- generation
+    def _extra_inputs(self, values: Sequence[Any], instance_fallback: np.ndarray | str) -> tuple[dict, list[str]]:
+        """Widget values -> pipeline keyword arguments, plus notes for the status line."""
+        kwargs: dict[str, Any] = {}
+        notes = []
+        for spec, value in zip(self.inputs, values):
+            widget = spec.widget
+            if spec.kind in ("instance", "label") and value:
+                _open_checked(value, widget.label.lower(), self.max_input_pixels)
+                kwargs[spec.name] = value
+            elif spec.kind == "image" and value is not None:
+                image = value if isinstance(value, PIL.Image.Image) else _open_checked(value, widget.label.lower(),
+                                                                                         self.max_input_pixels)
+                check = _size_error(image.width, image.height, self.max_input_pixels, widget.label.lower())
+                if check:
+                    raise gr.Error(check)
+                kwargs[spec.name] = image.convert("RGB")
+            elif spec.kind == "value" and value not in (None, [], ""):
+                kwargs[spec.name] = _control_value(widget.control, value, self.space)
+            elif spec.kind == "instance":
+                kwargs[spec.name] = instance_fallback
+                notes.append("instance map: the class regions of the label map (no instance map uploaded)"
+                             if isinstance(instance_fallback, str) else
+                             "instance map: the example's instances, one per class for painted regions")
+            elif widget.required:
+                raise gr.Error(f"this model needs the input '{widget.label}'; add it and generate again")
+        return kwargs, notes
+
+    def seeded(self, kwargs: dict[str, Any]) -> bool:
+        """Whether the seed changes the output of a request with these inputs."""
+        return self.stochastic and not any(
+            name in kwargs and kwargs[name] in values for name, values in self.deterministic_when.items()
+        )
+
+    def generate(self, label: np.ndarray | str, kwargs: dict[str, Any], seed: float | None,
+                 variations: float | None, notes: list[str]) -> tuple[list, PIL.Image.Image, str]:
+        seeded = self.seeded(kwargs)
+        if self.stochastic and not seeded:
+            notes = [*notes, "deterministic with these settings: the seed has no effect"]
+        count = max(1, min(int(variations or 1), self.max_variations)) if seeded else 1
+        seed = int(seed or 0)
+        start = time.perf_counter()
+        try:
+            if count == 1:
+                images = [self.pipe(label, seed=seed, **kwargs)]
+            else:
+                images = self.pipe([label] * count, seed=seed, **{k: [v] * count for k, v in kwargs.items()})
+            shown = self.processor(label, return_tensors="np")["label_map"][0]
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        seconds = time.perf_counter() - start
+        gallery = [(image, f"seed {seed + i}" if seeded else "result") for i, image in enumerate(images)]
+        colored = PIL.Image.fromarray(self.space.colorize(shown))
+        status = f"Generated {count} image{'s' * (count > 1)} of {images[0].width}x{images[0].height} in " \
+                 f"{seconds:.1f} s."
+        if notes:
+            status += " " + "; ".join(n[0].upper() + n[1:] for n in notes) + "."
+        return gallery, colored, status
+
+    def from_canvas(self, editor: dict[str, Any] | None, reference: dict[str, np.ndarray] | None, *rest: Any):
+        *values, seed, variations = rest
+        ref_label = reference.get("label") if reference else None
+        ids = self.decode_canvas(editor, ref_label)
+        instance = painted_instance_map(ids, ref_label, reference.get("instance") if reference else None)
+        kwargs, notes = self._extra_inputs(values, instance)
+        return self.generate(ids, kwargs, seed, variations, notes)
+
+    def from_file(self, label_path: str | None, *rest: Any):
+        *values, seed, variations = rest
+        if not label_path:
+            raise gr.Error("no label map uploaded: upload an index or colour PNG first")
+        _open_checked(label_path, "label map", self.max_input_pixels)
+        kwargs, notes = self._extra_inputs(values, label_path)
+        return self.generate(label_path, kwargs, seed, variations, notes)
+
+    def load_upload(self, label_path: str | None, instance_path: str | None):
+        """Put an uploaded label map on the canvas; it (and its instance map) becomes the canvas reference."""
+        if not label_path:
+            return gr.skip(), gr.skip()
+        ids, instance = self.decode_file(label_path, instance_path)
+        return self.canvas_value(ids), {"label": ids, "instance": instance if instance is not None else ids}
+
+
+def _named(fn: Any, names: Sequence[str]) -> Any:
+    """`fn(*args)` with a signature naming its parameters, so the API page and gradio_client show real names."""
+
+    def wrapper(*args: Any) -> Any:
+        return fn(*args)
+
+    wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    )
+    return wrapper
+
+
+def _size_error(width: int, height: int, max_pixels: int, what: str) -> str | None:
+    try:
+        check_image_size(width, height, max_pixels, what)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _class_name(space: Any, class_id: int) -> str:
+    return space.names[class_id] if 0 <= class_id < len(space.names) else "unlabeled"
+
+
+def _per_class_key(class_id: int, index: int) -> str:
+    """Drop-down value of option `index` of class `class_id` (a string, so the API takes e.g. "26:3")."""
+    return f"{class_id}:{index}"
+
+
+def _control_value(control: Any, value: Any, space: Any) -> Any:
+    if isinstance(control, Number):
+        return int(value) if control.integer else float(value)
+    if isinstance(control, ClassSubset):
+        return [int(v) for v in value] or None
+    if isinstance(control, PerClassChoice):
+        chosen: dict[int, Any] = {}
+        for key in [value] if isinstance(value, str) else value:
+            try:
+                class_id, index = (int(part) for part in str(key).split(":"))
+                option = control.options[class_id][index]
+            except (ValueError, KeyError, IndexError):
+                raise gr.Error(f"unknown choice {key!r}; pick entries from the list") from None
+            if class_id in chosen:
+                raise gr.Error(f"two choices for class {class_id} ({_class_name(space, class_id)}); keep one")
+            chosen[class_id] = option[1]
+        return chosen or None
+    return value
+
+
+def _control_widget(spec: ResolvedInput, space: Any) -> gr.components.Component:
+    widget, control = spec.widget, spec.widget.control
+    common = {"label": widget.label, "info": widget.info or None, "elem_id": f"input-{spec.name}"}
+    if isinstance(control, Choice):
+        return gr.Dropdown(choices=list(control.options), value=control.default, **common)
+    if isinstance(control, Number):
+        return gr.Slider(control.minimum, control.maximum, value=control.default, step=control.step, **common)
+    if isinstance(control, ClassSubset):
+        return gr.Dropdown(choices=[(f"{i} {n}", i) for i, n in enumerate(space.names)], value=list(control.default),
+                           multiselect=True, **common)
+    if isinstance(control, PerClassChoice):
+        choices = [(f"{c} {_class_name(space, c)}: {text}", _per_class_key(c, k))
+                   for c, options in control.options.items() for k, (text, _) in enumerate(options)]
+        return gr.Dropdown(choices=choices, value=[], multiselect=True, **common)
+    raise ValueError(f"unknown demo control {control!r} for input {spec.name!r}")
+
+
+def _input_widget(spec: ResolvedInput, space: Any) -> gr.components.Component:
+    widget = spec.widget
+    if spec.kind in ("instance", "label"):
+        return gr.File(label=widget.label, file_types=["image"], type="filepath", elem_id=f"input-{spec.name}")
+    if spec.kind == "image":
+        return gr.Image(label=widget.label, type="pil", image_mode="RGB", sources=["upload", "clipboard"],
+                        elem_id=f"input-{spec.name}")
+    return _control_widget(spec, space)
+
+
+def build_demo(
+    model: str | os.PathLike | torch.nn.Module | Pipeline | None = None,
+    *,
+    processor: LabelMapProcessor | None = None,
+    examples: Sequence[DemoExample] | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    device: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    max_variations: int = 4,
+    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
+) -> gr.Blocks:
+    """Build the Gradio demo of a labelsynth model.
+
+    Args:
+        model: Model folder, Hub id, loaded model, or "label-to-image" pipeline; None = the built-in model.
+        processor: Processor for a loaded model (default: one for its label space and image size).
+        examples: Example label maps (default: `default_examples` for the model's label space).
+        title: Page title (default: the model's name).
+        description: Markdown under the title (default: architecture, label space, resolution, licence).
+        device: "cpu", "cuda", ... (default: cuda when available).
+        dtype: Weights dtype for folders/Hub ids (e.g. "bfloat16"; default float32).
+        max_variations: Upper bound of the "variations" slider (stochastic models).
+        max_input_pixels: Uploaded images above this many pixels are refused with a message.
+
+    Returns:
+        The `gr.Blocks` (queued: one generation at a time, at most 16 waiting); call ``.launch()`` on it.
+    """
+    pipe = load_pipeline(model, processor=processor, device=device, dtype=dtype)
+    model_class, config = type(pipe.model), pipe.model.config
+    spec, inputs = resolve_demo_inputs(model_class, config, model=pipe.model)
+    demo_logic = _Demo(pipe, inputs, spec, max_variations, max_input_pixels)
+    space, size = demo_logic.space, demo_logic.size
+    if examples is None:
+        examples = default_examples(space, size)
+    name = Path(str(getattr(pipe.model, "name_or_path", "") or model_class.__name__)).name
+    info = getattr(model_class, "model_card_info", None)
+    if description is None:
+        description = (
+            f"**{info.architecture if info else model_class.__name__}** (`{model_class.__name__}`) · label space "
+            f"`{space.name}` ({space.num_classes} classes) · {size[0]}x{size[1]} pixels"
+            + (f" · weights licence `{info.weights_license}`" if info else "")
+            + ("" if spec.stochastic else " · deterministic: the same label map always gives the same image")
+        )
+        if spec.notes:
+            description += "\n\n" + spec.notes
+
+    reference: dict[str, np.ndarray] | None = None
+    initial_canvas = None
+    if examples:
+        ids, instance = demo_logic.decode_file(str(examples[0].label),
+                                               str(examples[0].instance) if examples[0].instance else None)
+        reference = {"label": ids, "instance": instance if instance is not None else ids}
+        initial_canvas = demo_logic.canvas_value(ids)
+    brushes = demo_logic.brushes
+    colors = [b.color for b in brushes]
+    # Start with the brush of the example's largest class (the first brush, often "unlabeled", is rarely wanted).
+    start = brushes[0]
+    if reference is not None:
+        counts = np.bincount(reference["label"][reference["label"] < space.num_classes].ravel(),
+                             minlength=space.num_classes)
+        start = max(brushes, key=lambda b: counts[b.id])
+
+    def brush_for(class_id: int) -> gr.ImageEditor:
+        color = next((b.color for b in brushes if b.id == int(class_id)), colors[0])
+        return gr.ImageEditor(brush=gr.Brush(colors=colors, default_color=color, color_mode="fixed"))
+
+    with gr.Blocks(title=title or f"labelsynth · {name}") as demo:
+        gr.Markdown(f"# {title or name}\n\n{description}\n\nPaint with the class colours (pick a class by name "
+                    "below or in the brush's colour menu), or upload a label map, then generate.")
+        reference_state = gr.State(reference)
+        with gr.Row():
+            with gr.Column(scale=3):
+                brush_class = gr.Dropdown(choices=[(b.title, b.id) for b in brushes], value=start.id,
+                                          label="Brush class", elem_id="brush_class")
+                editor = gr.ImageEditor(
+                    value=initial_canvas, type="numpy", image_mode="RGB", format="png", layers=False,
+                    canvas_size=(size[1], size[0]), fixed_canvas=True, sources=("upload",), transforms=(),
+                    brush=gr.Brush(colors=colors, default_color=start.color, color_mode="fixed",
+                                   default_size=max(2, min(size) // 40)),
+                    label="Label map (paint here)", elem_id="editor", interactive=True,
+                )
+                widgets: dict[str, gr.components.Component] = {}
+                for item in inputs:
+                    if item.kind != "instance":
+                        widgets[item.name] = _input_widget(item, space)
+                # Controls that can make a request deterministic (deterministic_when) show/hide the seed.
+                switches = [item for item in inputs if item.name in spec.deterministic_when]
+                seeded = demo_logic.seeded({i.name: getattr(i.widget.control, "default", None) for i in switches})
+                with gr.Row():
+                    seed = gr.Number(value=0, precision=0, label="Seed", visible=seeded, elem_id="seed")
+                    variations = gr.Slider(1, max_variations, value=1, step=1, label="Variations",
+                                           info="images with seeds seed, seed+1, ...", visible=seeded,
+                                           elem_id="variations")
+                generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                with gr.Accordion("Upload a label map (it is also put on the canvas)", open=True):
+                    label_file = gr.File(label="Label map: index PNG of ids or colour PNG in the palette",
+                                         file_types=["image"], type="filepath", elem_id="label_file")
+                    for item in inputs:
+                        if item.kind == "instance":  # instance maps belong to uploaded label maps
+                            widgets[item.name] = _input_widget(item, space)
+                    from_file = gr.Button("Generate from file", elem_id="generate_file")
+                with gr.Accordion("Class colours", open=False):
+                    gr.HTML(legend_html(brushes, space), elem_id="legend")
+            with gr.Column(scale=2):
+                result = gr.Gallery(label="Result", format="png", columns=2, elem_id="result")
+                label_view = gr.Image(label="Label map as the model sees it", format="png", interactive=False,
+                                      elem_id="label_view")
+                status = gr.Markdown(label="Status", elem_id="status")
+        widget_list = [widgets[item.name] for item in inputs]
+        instance_widget = next((widgets[item.name] for item in inputs if item.kind == "instance"), None)
+        if examples:
+            with_instance = instance_widget is not None and all(ex.instance for ex in examples)
+            gr.Examples(
+                examples=[[str(ex.label)] + ([str(ex.instance)] if with_instance else []) for ex in examples],
+                inputs=[label_file] + ([instance_widget] if with_instance else []),
+                label="Examples (load onto the canvas)",
+            )
+
+        upload_inputs = [label_file, instance_widget if instance_widget is not None else gr.State(None)]
+        for trigger in [label_file] + ([instance_widget] if instance_widget is not None else []):
+            trigger.change(demo_logic.load_upload, upload_inputs, [editor, reference_state], api_visibility="private")
+        brush_class.change(brush_for, brush_class, editor, api_visibility="private")
+
+        def show_seed(*values: Any) -> tuple[dict, dict]:
+            shown = demo_logic.seeded({item.name: value for item, value in zip(switches, values)})
+            return gr.update(visible=shown), gr.update(visible=shown)
+
+        for item in switches:
+            widgets[item.name].change(show_seed, [widgets[i.name] for i in switches], [seed, variations],
+                                      api_visibility="private")
+        outputs = [result, label_view, status]
+        names = [item.name for item in inputs]
+        generate.click(_named(demo_logic.from_canvas, ["canvas", "reference", *names, "seed", "variations"]),
+                       [editor, reference_state, *widget_list, seed, variations], outputs, api_name="generate")
+        from_file.click(_named(demo_logic.from_file, ["label_map", *names, "seed", "variations"]),
+                        [label_file, *widget_list, seed, variations], outputs, api_name="generate_from_file")
+    demo.queue(max_size=_QUEUE_SIZE, default_concurrency_limit=1)
+    return demo

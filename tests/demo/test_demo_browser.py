@@ -1,0 +1,143 @@
+"""The default demo in a real browser: headless system Chromium driven by Playwright (no browser download).
+
+Skipped, with the reason, where Playwright or the `chromium` executable is missing, except under `.ci/run` (it installs
+both and sets ``LABELSYNTH_REQUIRE_BROWSER=1``): there a missing browser fails the test instead of hiding it.
+"""
+
+import io
+import os
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from labelsynth import get_label_space
+from labelsynth.demo import build_demo
+from labelsynth.examples import example_paths
+
+IN_CI = os.environ.get("LABELSYNTH_REQUIRE_BROWSER") == "1"
+if IN_CI:
+    from playwright import sync_api
+else:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not IN_CI, reason="no system chromium (apt-get install chromium)")
+CITY = get_label_space("cityscapes")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _open(browser: Any, demo: Any) -> Any:
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.set_default_timeout(30_000)
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#editor canvas")
+    return page
+
+
+def _image(page: Any, selector: str, previous: str | None = None) -> tuple[np.ndarray, str]:
+    """The image shown in `selector` (waiting until its source differs from `previous`) and its source."""
+    page.wait_for_function(
+        "([sel, prev]) => { const i = document.querySelector(sel); return i && i.src && i.src !== prev; }",
+        arg=[selector, previous])
+    src = page.get_attribute(selector, "src")
+    with urllib.request.urlopen(src) as response:
+        return np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB")), src
+
+
+def _pick_color(page: Any, class_id: int) -> None:
+    """Choose a class's colour among the editor's fixed brush swatches (client side, no server round trip)."""
+    r, g, b = (int(c) for c in CITY.palette[class_id])
+    page.get_by_label("Color").first.click()
+    page.locator(f'#editor [style*="rgb({r}, {g}, {b})"]').first.click()
+    page.keyboard.press("Escape")
+
+
+def _stroke(page: Any, y: float, x0: float, x1: float) -> tuple[float, float, float]:
+    """Drag the brush along a horizontal line at relative height y; returns (y, x0, x1) in relative units."""
+    page.get_by_label("Brush", exact=True).click()
+    box = page.locator("#editor canvas").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * y)
+    page.mouse.down()
+    for t in np.linspace(0, 1, 10):
+        page.mouse.move(box["x"] + box["width"] * (x0 + (x1 - x0) * t), box["y"] + box["height"] * y)
+    page.mouse.up()
+    return y, x0, x1
+
+
+def test_paint_generate_upload_and_errors(browser: Any, tmp_path: Path) -> None:
+    demo = build_demo()
+    try:
+        page = _open(browser, demo)
+        assert not page.locator("#seed").is_visible()  # the built-in model is deterministic: no seed to pick
+        _, before = _image(page, "#result img") if page.locator("#result img").count() else (None, None)
+
+        # Paint two classes, generate: the label map the model saw holds both strokes where they were painted.
+        _pick_color(page, 21)
+        _stroke(page, 0.25, 0.2, 0.8)
+        _pick_color(page, 26)
+        _stroke(page, 0.75, 0.2, 0.8)
+        page.click("#generate")
+        painted, painted_src = _image(page, "#result img", before)
+        seen, seen_src = _image(page, "#label_view img")
+        assert painted.shape == (128, 256, 3) and painted.std() > 5
+        start = CITY.colorize(np.asarray(Image.open(example_paths(0)[0]).resize((256, 128), Image.Resampling.NEAREST)))
+        changed = (seen != start).any(-1)
+        new_vegetation = changed & (seen == CITY.palette[21]).all(-1)
+        new_car = changed & (seen == CITY.palette[26]).all(-1)
+        assert new_vegetation.sum() > 200 and new_car.sum() > 200  # two strokes, each a few pixels wide
+        assert np.nonzero(new_vegetation)[0].max() < 64 <= np.nonzero(new_car)[0].min()  # top and bottom strokes
+        assert (changed == (new_vegetation | new_car)).all()  # nothing else changed (no stray snapped colours)
+
+        # Upload a label map file: it is put on the canvas and "Generate from file" uses it as is.
+        label, instance = example_paths(2)
+        page.set_input_files("#label_file input[type=file]", str(label))
+        page.wait_for_timeout(1000)
+        page.click("#generate_file")
+        uploaded, _ = _image(page, "#result img", painted_src)
+        seen, _ = _image(page, "#label_view img", seen_src)
+        expected = np.asarray(Image.open(label).resize((256, 128), Image.Resampling.NEAREST))
+        assert np.array_equal(seen, CITY.colorize(expected))
+        assert np.abs(uploaded.astype(int) - painted).mean() > 2
+
+        # A file that is not an image: the error message is shown on the page.
+        bad = tmp_path / "bad_label.png"
+        bad.write_text("this is not a PNG")
+        page.reload(wait_until="load")  # a fresh session with an empty upload field
+        page.wait_for_selector("#editor canvas")
+        page.set_input_files("#label_file input[type=file]", str(bad))
+        page.get_by_text("could not read the label map").first.wait_for(state="visible")
+        page.close()
+    finally:
+        demo.close()
+
+
+def test_two_seeds_give_two_images(browser: Any, vae_model: Path) -> None:
+    demo = build_demo(vae_model)
+    try:
+        page = _open(browser, demo)
+        page.fill("#seed input", "0")
+        page.click("#generate")
+        first, src = _image(page, "#result img")
+        page.fill("#seed input", "1")
+        page.click("#generate")
+        second, _ = _image(page, "#result img", src)
+        assert first.shape == second.shape == (64, 64, 3)
+        assert np.abs(first.astype(int) - second).mean() > 1
+        page.close()
+    finally:
+        demo.close()

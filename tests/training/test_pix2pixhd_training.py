@@ -1,0 +1,201 @@
+"""pix2pixHD training end to end on the real Cityscapes samples (photos, labelIds, 16-bit instance maps): the script,
+the coarse-to-fine schedule, learning, and the feature bank (encode -> cluster -> generate with a chosen cluster)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import randomize_weights
+from PIL import Image
+
+from labelsynth import LabelMapProcessor, Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
+from labelsynth.cli import main as cli_main
+from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_global_model
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "training" / "train_pix2pixhd.py"
+SIZE = (64, 128)
+TINY = ["--image_size", *map(str, SIZE), "--ngf", "8", "--n_downsample_global", "3", "--n_blocks_global", "2",
+        "--ndf", "16", "--nef", "8", "--n_downsample_e", "3", "--report_to", "none", "--train_batch_size", "4"]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("train_pix2pixhd", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cityscapes(samples_dir: Path, tmp_path_factory) -> Path:
+    """The 8 real training triplets at 128x256 (decoding the 2048x1024 originals would dominate the test time),
+    in the same pix2pixHD folder layout; labels and instances resized with NEAREST, photos bicubic."""
+    source, root = samples_dir / "pix2pixHD_cityscapes", tmp_path_factory.mktemp("cityscapes")
+    for folder, resample in (("train_img", Image.BICUBIC), ("train_label", Image.NEAREST),
+                             ("train_inst", Image.NEAREST)):
+        (root / folder).mkdir()
+        for path in sorted((source / folder).glob("*.png")):
+            image = Image.open(path)
+            image = (image.convert("RGB") if folder == "train_img" else image).resize((256, 128), resample)
+            if folder == "train_inst":
+                image = Image.fromarray(np.asarray(image).astype(np.uint16))  # keep 16-bit instance ids
+            image.save(root / folder / path.name)
+    return root
+
+
+def training_pairs(root: Path) -> dict[str, torch.Tensor]:
+    from labelsynth.data import PairedTransform, load_training_dataset
+
+    rows = load_training_dataset(str(root), label_space="cityscapes")
+    view = PairedTransform(size=SIZE, mode="fixed", flip=False, label_space="cityscapes", passthrough_columns=())
+    samples = [view.apply(rows[i]) for i in range(len(rows))]
+    return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+
+
+@pytest.fixture(scope="module")
+def trained(cityscapes: Path, tmp_path_factory) -> Path:
+    """A tiny feature-encoder model trained by the script in-process (L1 added: no ImageNet VGG offline)."""
+    output = tmp_path_factory.mktemp("pix2pixhd-feat")
+    load_script().main(["--dataset", str(cityscapes), "--output_dir", str(output), "--max_train_steps", "100",
+                        "--validation_steps", "0", "--checkpointing_steps", "0", "--lambda_l1", "10",
+                        "--instance_feat", *TINY])
+    return output
+
+
+def test_help_documents_the_pix2pixhd_options(capsys) -> None:
+    with pytest.raises(SystemExit):
+        load_script().parse_args(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--pretrained_global", "--fix_global_steps", "--instance_feat", "--label_feat", "--num_d",
+                 "--no_cluster_features", "--lambda_feat", "--resume_from_checkpoint", "--mixed_precision"):
+        assert flag in text
+    defaults = load_script().parse_args(["--dataset", "x", "--output_dir", "y"])
+    assert (defaults.generator_lr, defaults.discriminator_lr, defaults.adam_beta1, defaults.gan_mode) == (
+        2e-4, 2e-4, 0.5, "ls")
+
+
+def test_fixed_global_schedule_trains_only_the_local_enhancer_first() -> None:
+    config = Pix2PixHDConfig(image_size=SIZE, generator_type="local", ngf=4, n_downsample_global=2, n_blocks_global=1,
+                             n_blocks_local=1, feature_mode="instance", nef=4, n_downsample_e=2, ndf=4)
+    model = Pix2PixHDModel(config)
+    module = Pix2PixHDTrainingModule(model, Pix2PixHDDiscriminator(config), LabelMapProcessor(label_space="cityscapes"),
+                                     fix_global_steps=2)
+    optimizer = torch.optim.Adam(model.parameters())
+    optimizer.state[next(model.parameters())]["step"] = torch.tensor(1.0)
+
+    class Trainer:
+        opt_g = optimizer
+
+    module.on_step_begin(0, Trainer)
+    generator = model.generator
+    assert not any(p.requires_grad for p in generator.global_generator.parameters())
+    assert all(p.requires_grad for p in (*generator.local_enhancers.parameters(), *model.encoder.parameters()))
+    module.on_step_begin(1, Trainer)
+    assert optimizer.state  # untouched during the fixed phase
+    module.on_step_begin(2, Trainer)
+    assert all(p.requires_grad for p in model.parameters())
+    assert not optimizer.state  # the original starts a fresh Adam over all parameters here
+    with pytest.raises(ValueError, match="needs a 'local' generator"):
+        Pix2PixHDTrainingModule(Pix2PixHDModel(Pix2PixHDConfig(image_size=SIZE, ngf=4)), None, None,
+                                fix_global_steps=1)
+
+
+def test_script_runs_local_from_a_global_model_with_fixed_global_steps(cityscapes: Path, tmp_path: Path) -> None:
+    global_config = Pix2PixHDConfig.for_dataset("cityscapes-512p", image_size=SIZE, ngf=16, n_downsample_global=3,
+                                                n_blocks_global=2)
+    pretrained = Pix2PixHDModel(global_config)
+    randomize_weights(pretrained)
+    pretrained.save_pretrained(tmp_path / "global")
+    output = tmp_path / "local"
+    # A fresh process: Accelerate keeps one precision setting per process.
+    command = [sys.executable, str(SCRIPT), "--dataset", str(cityscapes), "--output_dir", str(output),
+               "--preset", "cityscapes-1024p", "--pretrained_global", str(tmp_path / "global"), "--fix_global_steps",
+               "1", "--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
+               "--mixed_precision", "bf16", *TINY[:3], "--ngf", "8", "--n_downsample_global", "3",
+               "--n_blocks_global", "2", "--ndf", "16", "--num_d", "2", "--report_to", "none",
+               "--train_batch_size", "2", "--max_train_samples", "4", "--num_validation_images", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = Pix2PixHDModel.from_pretrained(output)
+    assert model.config.generator_type == "local" and model.config.global_ngf == 16
+    assert Image.open(output / "validation" / "step-0000002.png").size == (3 * SIZE[1], 2 * SIZE[0])
+    assert (output / "checkpoint-2").is_dir() and (output / "discriminator" / "config.json").is_file()
+    assert "train_pix2pixhd.py" in (output / "README.md").read_text()
+    # The global generator started from the pretrained one and moved only in the joint step.
+    start = pretrained.generator.global_generator.stem.conv.weight
+    assert not torch.equal(model.generator.global_generator.stem.conv.weight, start)
+    assert (model.generator.global_generator.stem.conv.weight - start).abs().max() < 0.01
+    with pytest.raises(ValueError, match="copies a 'global' model"):
+        init_from_global_model(pretrained, model)
+
+
+@pytest.mark.slow
+def test_tiny_model_learns_the_training_pairs(trained: Path, cityscapes: Path) -> None:
+    """Training-pair PSNR (features encoded from the real photos) must rise well above the untrained model and
+    above predicting the mean colour."""
+    from labelsynth.metrics import psnr
+
+    model = Pix2PixHDModel.from_pretrained(trained).eval()
+    torch.manual_seed(0)
+    untrained = Pix2PixHDModel(model.config).eval()
+    pairs = training_pairs(cityscapes)
+    real = pairs["pixel_values"]
+    with torch.no_grad():
+        before = float(psnr(untrained(pairs["label_map"], pairs["instance_map"], style_image=real).images, real,
+                            data_range=2.0))
+        after = float(psnr(model(pairs["label_map"], pairs["instance_map"], style_image=real).images, real,
+                           data_range=2.0))
+    mean_colour = float(psnr(real.mean(dim=(0, 2, 3), keepdim=True).expand_as(real), real, data_range=2.0))
+    assert after > before + 5, (before, after)
+    assert after > mean_colour + 1.5, (mean_colour, after)
+
+
+@pytest.mark.slow
+def test_encode_cluster_generate_changes_only_the_chosen_instance(trained: Path, cityscapes: Path,
+                                                                  tmp_path: Path) -> None:
+    """The script built the feature bank; `labelsynth cluster-features` rebuilds it (and exports the original .npy);
+    choosing another cluster for one car changes that car, and little else."""
+    model = Pix2PixHDModel.from_pretrained(trained).eval()
+    assert model.feature_cluster_counts[26] >= 2  # cars: several clusters from the 8 images
+    out = tmp_path / "clustered"
+    status = cli_main(["cluster-features", str(trained), "--dataset", str(cityscapes), "--output", str(out),
+                       "--n-clusters", "4", "--save-npy", str(tmp_path / "features_clustered_004.npy")])
+    assert status == 0
+    clustered = Pix2PixHDModel.from_pretrained(out).eval()
+    assert 2 <= int(clustered.feature_cluster_counts[26]) <= 4
+    from labelsynth.models.pix2pixhd.convert_pix2pixhd_original_checkpoint import load_feature_bank
+
+    exported = load_feature_bank(tmp_path / "features_clustered_004.npy")
+    assert np.allclose(exported[26], clustered.feature_bank()[26].numpy())
+
+    pairs = training_pairs(cityscapes)
+    label, instance = pairs["label_map"][:1], pairs["instance_map"][:1]
+    cars, sizes = torch.unique(instance[(instance // 1000) == 26], return_counts=True)
+    car = int(cars[sizes.argmax()])
+    chosen = {car: 0}
+    base = {int(i): 0 for i in torch.unique(instance)}
+    centres = clustered.feature_bank()[26]
+    other = int(torch.cdist(centres[:1], centres).argmax())  # the cluster farthest from cluster 0
+    with torch.no_grad():
+        first = clustered(label, instance, cluster={**base, **chosen})
+        second = clustered(label, instance, cluster={**base, car: other})
+    inside = instance[0] == car
+    feature_change = (first.features - second.features).abs().sum(dim=1)[0]
+    assert feature_change[~inside].max() == 0 and feature_change[inside].min() > 0
+    image_change = (first.images - second.images).abs().mean(dim=1)[0]
+    assert image_change[inside].mean() > 3 * image_change[~inside].mean(), (image_change[inside].mean(),
+                                                                           image_change[~inside].mean())
+
+    # The same choices from the command line give the same images.
+    Image.fromarray(label[0].numpy().astype(np.uint8)).save(tmp_path / "label.png")
+    Image.fromarray(instance[0].numpy().astype(np.uint16)).save(tmp_path / "instance.png")
+    for k, expected in ((0, first.images), (other, second.images)):
+        spec = ",".join(f"{i}={k if i == car else 0}" for i in base)
+        assert cli_main(["generate", "--model", str(out), "--label", str(tmp_path / "label.png"), "--instance",
+                         str(tmp_path / "instance.png"), "--cluster", spec, "-o", str(tmp_path / f"car{k}.png")]) == 0
+        written = torch.from_numpy(np.asarray(Image.open(tmp_path / f"car{k}.png"), dtype=np.float32))
+        assert (written - (expected[0].permute(1, 2, 0) + 1) * 127.5).abs().max() <= 1

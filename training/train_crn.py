@@ -1,0 +1,115 @@
+#!/usr/bin/env python
+"""Train or fine-tune CRN (cascaded refinement network) on a Hub dataset, a parquet/imagefolder dataset or an
+original dataset folder.
+
+    accelerate launch training/train_crn.py --dataset data/cityscapes --preset cityscapes-256p \\
+        --output_dir runs/crn-cityscapes-256p --vgg_weights vgg19-matconvnet.safetensors --max_train_steps 595000
+
+The paper's recipe is the default: the diversity loss with k = 9 outputs and the 256p layer weights, Adam with
+lr 1e-4 and TF's default betas (0.9, 0.999), batch size 1, no learning-rate decay (200 epochs of 2975 images).
+Higher resolutions are fine-tuned from the lower one (`--pretrained_model`, a new finer module is added by
+`--preset cityscapes-512p`: the coarser modules' weights are kept), with the plain loss (k = 1) and their weights.
+Without `--vgg_weights` only the image term of the loss is used (no VGG weights can be downloaded offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from labelsynth import LabelMapProcessor
+from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.layers.vgg import load_vgg19
+from labelsynth.losses.diversity import CRN_LAYER_WEIGHTS
+from labelsynth.models.crn import CRNConfig, CRNModel
+from labelsynth.models.crn.configuration_crn import preset_name
+from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
+from labelsynth.training.crn import CRNTrainingModule
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True,
+                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
+                           "original dataset folder (Cityscapes leftImg8bit + gtFine, images/+labels/ pairs)")
+    data.add_argument("--dataset_kind", default=None, help="force the dataset layout/schema (see labelsynth.data)")
+    data.add_argument("--split", default="train")
+    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips (the original had none)")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--preset", default="cityscapes-256p",
+                       help="cityscapes-256p, cityscapes-512p, cityscapes-1024p or gta-256p")
+    model.add_argument("--pretrained_model", default=None,
+                       help="start from a labelsynth CRN folder / Hub id; modules it shares with the preset's "
+                            "architecture are loaded (fine-tuning 256p -> 512p adds the new finest module)")
+    model.add_argument("--image_size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None)
+    model.add_argument("--module_channels", type=int, nargs="+", default=None,
+                       help="width of each refinement module, coarsest first (paper: 1024 x5, 512 x2)")
+    model.add_argument("--num_outputs", type=int, default=None, help="images per label map k (paper: 9 at 256p)")
+
+    losses = parser.add_argument_group("losses")
+    losses.add_argument("--layer_weights", default=None, choices=sorted(CRN_LAYER_WEIGHTS),
+                        help="lambdas of (image, relu1_2 .. relu5_2) (default: the preset's)")
+    losses.add_argument("--vgg_weights", default=None,
+                        help="torchvision-layout VGG19 weights (path or Hub id), used with average pooling")
+    losses.add_argument("--vgg_input", default="matconvnet", choices=["matconvnet", "imagenet"],
+                        help="matconvnet: 0..255 minus the mean (MatConvNet weights, the original); imagenet: "
+                             "torchvision's normalisation (vgg19-dcbb9e9d.pth)")
+
+    add_trainer_arguments(parser)
+    parser.set_defaults(generator_lr=1e-4, adam_beta1=0.9, adam_beta2=0.999)
+    return parser.parse_args(argv)
+
+
+def build_model(args: argparse.Namespace) -> tuple[CRNModel, LabelMapProcessor]:
+    overrides = {k: v for k, v in {"image_size": args.image_size, "module_channels": args.module_channels,
+                                   "num_outputs": args.num_outputs}.items() if v is not None}
+    config = CRNConfig.for_dataset(args.preset, **overrides)
+    model = CRNModel(config)
+    if args.pretrained_model:
+        pretrained = CRNModel.from_pretrained(args.pretrained_model)
+        # The original fine-tunes 512p from 256p by restoring every variable but the new module (and head).
+        target = model.state_dict()
+        shared = {k: v for k, v in pretrained.state_dict().items() if k in target and v.shape == target[k].shape}
+        model.load_state_dict(shared, strict=False)
+    height, width = config.image_size
+    processor = LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width})
+    return model.train(), processor
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    model, processor = build_model(args)
+    config = model.config
+    vgg = load_vgg19(args.vgg_weights, pool="avg") if args.vgg_weights else None
+    layer_weights = args.layer_weights or preset_name(args.preset)  # the loss weights of the preset's script
+    module = CRNTrainingModule(model, processor, vgg=vgg, layer_weights=layer_weights, vgg_input=args.vgg_input)
+
+    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
+                                 label_space=config.label_space)
+    if args.max_train_samples:
+        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    transform_options = {"size": tuple(config.image_size), "mode": "fixed", "label_space": config.label_space,
+                         "use_instance": False, "passthrough_columns": ()}
+    transform = PairedTransform(flip=not args.no_flip, **transform_options)
+    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)
+    count = min(args.num_validation_images, len(rows))
+    validation_batch = module.collate_fn([fixed_view.apply(rows[i]) for i in range(count)]) if count else None
+
+    command = "accelerate launch training/train_crn.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    training_args = training_arguments_from(args, extra_card_kwargs={
+        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
+        "training": {"command": command, "steps": args.max_train_steps},
+    })
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch)
+    trainer.train()
+    trainer.accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()

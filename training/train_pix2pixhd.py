@@ -1,0 +1,180 @@
+#!/usr/bin/env python
+"""Train or fine-tune pix2pixHD on a Hub dataset, a parquet/imagefolder dataset or an original dataset folder.
+
+    # 1. the global generator (512p recipe)
+    accelerate launch training/train_pix2pixhd.py --dataset data/cityscapes --preset cityscapes-512p \\
+        --output_dir runs/pix2pixhd-512p --max_train_steps 297500 --decay_start_step 148750
+    # 2. the local enhancer on top of it (1024p recipe): the enhancer alone first, then everything
+    accelerate launch training/train_pix2pixhd.py --dataset data/cityscapes --preset cityscapes-1024p \\
+        --pretrained_global runs/pix2pixhd-512p --fix_global_steps 29750 --output_dir runs/pix2pixhd-1024p \\
+        --max_train_steps 148750 --decay_start_step 74375
+
+Defaults follow the original recipe: LSGAN summed over the discriminator scales, feature matching 10, VGG 10 (with
+--vgg_weights), Adam lr 2e-4 betas (0.5, 0.999) for G and D, constant then linear decay when --decay_start_step is
+given (the original: 100 + 100 epochs of 2975 images at 512p, 50 + 50 at 1024p with --niter_fix_global 10 epochs).
+With --instance_feat the feature encoder trains with the generator and, at the end, the training instances are
+clustered into the model's feature bank (labelsynth cluster-features does it for an existing model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from labelsynth import LabelMapProcessor
+from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.layers.vgg import load_vgg19
+from labelsynth.models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
+from labelsynth.models.pix2pixhd.configuration_pix2pixhd import PIX2PIXHD_PRESETS
+from labelsynth.models.pix2pixhd.feature_clustering import cluster_features
+from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
+from labelsynth.training.modules import default_collate
+from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_global_model
+
+# Model flags whose value (when given) overrides the preset: flag -> Pix2PixHDConfig field.
+MODEL_FLAGS = {"image_size": "image_size", "generator_type": "generator_type", "ngf": "ngf",
+               "n_downsample_global": "n_downsample_global", "n_blocks_global": "n_blocks_global",
+               "n_local_enhancers": "n_local_enhancers", "n_blocks_local": "n_blocks_local", "norm": "norm",
+               "feat_num": "feat_num", "nef": "nef", "n_downsample_e": "n_downsample_e", "n_clusters": "n_clusters",
+               "ndf": "ndf", "n_layers_d": "n_layers_d", "num_d": "num_d"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True,
+                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
+                           "original dataset folder (Cityscapes, images/+labels/(+instances/) pairs, ...)")
+    data.add_argument("--dataset_kind", default=None, help="force the dataset layout/schema (see labelsynth.data)")
+    data.add_argument("--split", default="train")
+    data.add_argument("--validation_split", default=None, help="split for validation images (default: training rows)")
+    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data.add_argument("--load_size", type=int, default=None,
+                      help="short side before the random crop in --resize_mode keep_aspect (original --loadSize)")
+    data.add_argument("--resize_mode", default="fixed", choices=["resize_and_crop", "fixed", "keep_aspect", "none"],
+                      help="paired transform mode; 'fixed' resizes to the model size (the original scale_width)")
+    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--preset", default="cityscapes-512p", choices=sorted(PIX2PIXHD_PRESETS),
+                       help="recipe: label space, native size, global/local generator, discriminator scales")
+    model.add_argument("--pretrained_model", default=None,
+                       help="continue from a labelsynth pix2pixHD folder / Hub id (its discriminator/ subfolder is "
+                            "used when present)")
+    model.add_argument("--pretrained_global", default=None,
+                       help="a trained *global* pix2pixHD folder whose generator (and encoder) initialise a local "
+                            "model's global generator (original --load_pretrain from the 512p run)")
+    model.add_argument("--fix_global_steps", type=int, default=0,
+                       help="train only the outermost local enhancer (and the encoder) for this many steps, then "
+                            "everything (original --niter_fix_global, in epochs there)")
+    model.add_argument("--image_size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None)
+    model.add_argument("--generator_type", choices=["global", "local"], default=None, help="original --netG")
+    for flag, help_text in (("ngf", "generator width (64 global, 32 local)"),
+                            ("n_downsample_global", "stride-2 convs of the global generator (4)"),
+                            ("n_blocks_global", "residual blocks of the global generator (9)"),
+                            ("n_local_enhancers", "local enhancers (1)"), ("n_blocks_local", "their blocks (3)"),
+                            ("feat_num", "encoded feature channels (3)"), ("nef", "encoder width (16)"),
+                            ("n_downsample_e", "encoder stride-2 convs (4)"),
+                            ("n_clusters", "feature clusters per class (10)"), ("ndf", "discriminator width (64)"),
+                            ("n_layers_d", "discriminator stride-2 convs (3)"), ("num_d", "discriminator scales")):
+        model.add_argument(f"--{flag}", type=int, default=None, help=help_text)
+    model.add_argument("--norm", choices=["instance", "batch"], default=None)
+    model.add_argument("--instance_feat", action="store_true", help="train the instance-wise feature encoder")
+    model.add_argument("--label_feat", action="store_true", help="train the label-wise feature encoder")
+    model.add_argument("--no_instance", action="store_true", help="no instance edges even if the preset has them")
+    model.add_argument("--no_cluster_features", action="store_true",
+                       help="with a feature encoder: do not build the feature bank at the end of training")
+
+    losses = parser.add_argument_group("losses")
+    losses.add_argument("--gan_mode", default="ls", choices=["ls", "original", "hinge", "w"],
+                        help="ls = LSGAN (pix2pixHD); original = --no_lsgan")
+    losses.add_argument("--lambda_feat", type=float, default=10.0,
+                        help="discriminator feature matching weight (0 = --no_ganFeat_loss)")
+    losses.add_argument("--lambda_vgg", type=float, default=10.0, help="VGG loss weight (the original reuses "
+                                                                         "--lambda_feat)")
+    losses.add_argument("--lambda_l1", type=float, default=0.0,
+                        help="L1 loss to the real image (not in pix2pixHD; steadies small runs without VGG)")
+    losses.add_argument("--vgg_weights", default=None,
+                        help="torchvision-layout VGG19 weights (vgg19-dcbb9e9d.pth) as a path or Hub id; without them "
+                             "the VGG loss is off (ImageNet weights cannot be downloaded offline)")
+
+    add_trainer_arguments(parser)
+    # pix2pixHD's optimizer: Adam lr 2e-4, betas (0.5, 0.999), for G (+ E) and D alike.
+    parser.set_defaults(generator_lr=2e-4, discriminator_lr=2e-4, adam_beta1=0.5, adam_beta2=0.999)
+    return parser.parse_args(argv)
+
+
+def build_model(args: argparse.Namespace) -> tuple[Pix2PixHDModel, Pix2PixHDDiscriminator, LabelMapProcessor]:
+    if args.pretrained_model:
+        model = Pix2PixHDModel.from_pretrained(args.pretrained_model)
+        processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
+        d_path = Path(args.pretrained_model) / "discriminator"
+        discriminator = (Pix2PixHDDiscriminator.from_pretrained(d_path) if d_path.is_dir()
+                         else Pix2PixHDDiscriminator(model.config))
+        return model.train(), discriminator.train(), processor
+    overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
+    if args.instance_feat or args.label_feat:
+        overrides["feature_mode"] = "label" if args.label_feat else "instance"
+    if args.no_instance:
+        overrides["use_instance_edges"] = False
+    config = Pix2PixHDConfig.for_dataset(args.preset, **overrides)
+    height, width = config.image_size
+    processor = LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width})
+    model = Pix2PixHDModel(config)
+    if args.pretrained_global:
+        init_from_global_model(model, Pix2PixHDModel.from_pretrained(args.pretrained_global))
+    return model, Pix2PixHDDiscriminator(config), processor
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    model, discriminator, processor = build_model(args)
+    config = model.config
+    vgg = load_vgg19(args.vgg_weights) if args.vgg_weights and args.lambda_vgg > 0 else None
+    module = Pix2PixHDTrainingModule(model, discriminator, processor, vgg=vgg, gan_mode=args.gan_mode,
+                                     lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_l1=args.lambda_l1,
+                                     fix_global_steps=args.fix_global_steps)
+
+    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
+                                 label_space=config.label_space)
+    if args.max_train_samples:
+        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    needs_instances = config.use_instance_edges or config.feature_mode == "instance"
+    transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=args.resize_mode,
+                             label_space=config.label_space, use_instance=needs_instances, passthrough_columns=())
+    transform = PairedTransform(flip=not args.no_flip, **transform_options)
+    validation_rows = (load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.validation_split,
+                                             label_space=config.label_space) if args.validation_split else rows)
+    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
+    count = min(args.num_validation_images, len(validation_rows))
+    validation_batch = module.collate_fn([fixed_view.apply(validation_rows[i]) for i in range(count)]) if count else None
+
+    command = "accelerate launch training/train_pix2pixhd.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    # While the global generator is fixed its parameters get no gradient, which DDP must be told about.
+    extra = {"ddp_find_unused_parameters": True} if args.fix_global_steps else {}
+    training_args = training_arguments_from(args, **extra, extra_card_kwargs={
+        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
+        "training": {"command": command, "steps": args.max_train_steps},
+    })
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch)
+    generator = trainer.train()
+    if config.use_features and not args.no_cluster_features and trainer.accelerator.is_main_process:
+        # The original's encode_features.py step: the feature bank from the training set, without augmentation.
+        view = PairedTransform(flip=False, **transform_options)
+        samples = [view.apply(rows[i]) for i in range(len(rows))]
+        device = generator.device
+        batches = ({k: v.to(device) for k, v in default_collate(samples[i:i + args.train_batch_size]).items()}
+                   for i in range(0, len(samples), args.train_batch_size))
+        with torch.no_grad():
+            cluster_features(generator.eval(), batches, seed=args.seed)
+        generator.save_pretrained(args.output_dir)
+    trainer.accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()

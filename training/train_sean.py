@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""Train or fine-tune SEAN on CelebAMask-HQ (a Hub dataset, a parquet/imagefolder dataset or the original folder).
+
+    accelerate launch training/train_sean.py --dataset /data/CelebAMask-HQ --output_dir runs/sean \\
+        --train_batch_size 8 --mixed_precision bf16 --max_train_steps 300000 --decay_start_step 150000 \\
+        --checkpointing_steps 5000 --validation_steps 1000 --resume_from_checkpoint latest \\
+        --vgg_weights /path/to/vgg19-dcbb9e9d.pth --push_to_hub --hub_model_id org/sean-celebamask-hq
+
+The original CelebAMask-HQ folder (`CelebA-HQ-img/` + `CelebAMask-HQ-mask-anno/` part masks) is merged into SEAN's
+class order on the fly. Runs on CPU, one GPU or many (`accelerate launch --multi_gpu --num_processes N`). Defaults
+follow the original recipe: hinge loss, feature matching 10, VGG 10, TTUR (G 1e-4, D 4e-4), Adam betas (0, 0.9),
+constant then linear decay when `--decay_start_step` is given (the original: 50 + 50 epochs); the generator
+reconstructs every training image from its own region styles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from labelsynth import LabelMapProcessor, SEANConfig, SEANDiscriminator, SEANModel
+from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.layers.vgg import load_vgg19
+from labelsynth.training import GANTrainer, TrainingArguments, add_trainer_arguments, training_arguments_from
+from labelsynth.training.sean import SEANTrainingModule
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True,
+                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or the "
+                           "original CelebAMask-HQ folder (CelebA-HQ-img/ + CelebAMask-HQ-mask-anno/)")
+    data.add_argument("--dataset_kind", default=None,
+                      help="force the dataset layout/schema (see labelsynth.data); detected when omitted")
+    data.add_argument("--split", default="train")
+    data.add_argument("--validation_split", default=None, help="split for validation images (default: training rows)")
+    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data.add_argument("--load_size", type=int, default=None,
+                      help="resize before the random crop (original --load_size: 286 for 256 crops in custom mode)")
+    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--preset", default="celebamask-hq", help="dataset preset: celebamask-hq")
+    model.add_argument("--pretrained_model", default=None,
+                       help="start from a labelsynth SEAN folder / Hub id (e.g. a converted official checkpoint); its "
+                            "discriminator/ subfolder is used when present")
+    model.add_argument("--image_size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None)
+    model.add_argument("--ngf", type=int, default=None, help="generator width (paper 64)")
+    model.add_argument("--ndf", type=int, default=None, help="discriminator width (paper 64)")
+    model.add_argument("--spade_hidden_nc", type=int, default=None, help="SPADE-branch hidden width (paper 128)")
+    model.add_argument("--style_dim", type=int, default=None, help="length of a region style code (paper 512)")
+    model.add_argument("--style_encoder_ngf", type=int, default=None, help="style encoder width (paper 32)")
+    model.add_argument("--param_free_norm", choices=["syncbatch", "batch", "instance"], default=None)
+
+    losses = parser.add_argument_group("losses")
+    losses.add_argument("--gan_mode", default="hinge", choices=["hinge", "ls", "original", "w"])
+    losses.add_argument("--lambda_feat", type=float, default=10.0, help="feature matching weight (0 disables)")
+    losses.add_argument("--lambda_vgg", type=float, default=10.0, help="VGG perceptual weight")
+    losses.add_argument("--lambda_l1", type=float, default=0.0,
+                        help="L1 loss to the real image (0 in SEAN; steadies small runs without VGG weights)")
+    losses.add_argument("--vgg_weights", default=None,
+                        help="torchvision-layout VGG19 weights (vgg19-dcbb9e9d.pth) as a path or Hub id; without them "
+                             "the VGG loss is off (ImageNet weights cannot be downloaded offline)")
+
+    evaluation = parser.add_argument_group("evaluation during training (at every --validation_steps)")
+    evaluation.add_argument("--eval_metrics", default=None,
+                            help="comma-separated metrics of labelsynth.metrics.evaluate_model (psnr,ssim: "
+                                 "reconstruction quality from each photo's own styles; fid,kid need "
+                                 "--inception_weights)")
+    evaluation.add_argument("--eval_samples", type=int, default=64, help="validation rows used for the metrics")
+    evaluation.add_argument("--inception_weights", default=None, help="pt_inception-2015-12-05 weights for FID/KID")
+
+    add_trainer_arguments(parser)
+    # Blocks without a style branch keep the original's (unused) blending weights, which get no gradient.
+    parser.set_defaults(ddp_find_unused_parameters=True)
+    return parser.parse_args(argv)
+
+
+def make_evaluate_fn(args: argparse.Namespace, rows: object):
+    """`generator -> metrics` on a fixed validation subset (each photo is its own style), or None."""
+    if not args.eval_metrics:
+        return None
+    from labelsynth.metrics import evaluate_model
+
+    metrics = [m.strip() for m in args.eval_metrics.split(",") if m.strip()]
+
+    def evaluate(generator: torch.nn.Module) -> dict[str, float]:
+        results = evaluate_model(generator, rows, metrics, inception=args.inception_weights, use_style=True,
+                                 num_samples=args.eval_samples, seed=args.seed)
+        return {k: v for k, v in results.items() if isinstance(v, (int, float))}
+
+    return evaluate
+
+
+def build_model(args: argparse.Namespace) -> tuple[SEANModel, SEANDiscriminator, LabelMapProcessor]:
+    if args.pretrained_model:
+        model = SEANModel.from_pretrained(args.pretrained_model)
+        processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
+        d_path = Path(args.pretrained_model) / "discriminator"
+        discriminator = SEANDiscriminator.from_pretrained(d_path) if d_path.is_dir() else SEANDiscriminator(model.config)
+        return model.train(), discriminator.train(), processor
+    overrides = {k: v for k, v in {"image_size": args.image_size, "ngf": args.ngf, "ndf": args.ndf,
+                                   "spade_hidden_nc": args.spade_hidden_nc, "style_dim": args.style_dim,
+                                   "style_encoder_ngf": args.style_encoder_ngf,
+                                   "param_free_norm": args.param_free_norm}.items() if v is not None}
+    config = SEANConfig.for_dataset(args.preset, **overrides)
+    height, width = config.image_size
+    processor = LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width})
+    return SEANModel(config), SEANDiscriminator(config), processor
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    model, discriminator, processor = build_model(args)
+    config = model.config
+    vgg = load_vgg19(args.vgg_weights) if args.vgg_weights and args.lambda_vgg > 0 else None
+    module = SEANTrainingModule(model, discriminator, processor, vgg=vgg, gan_mode=args.gan_mode,
+                                lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_l1=args.lambda_l1)
+
+    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
+                                 label_space=config.label_space)
+    if args.max_train_samples:
+        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode="resize_and_crop",
+                             label_space=config.label_space, use_instance=False, passthrough_columns=())
+    transform = PairedTransform(flip=not args.no_flip, **transform_options)
+    validation_rows = (load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.validation_split,
+                                             label_space=config.label_space) if args.validation_split else rows)
+    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
+    count = min(args.num_validation_images, len(validation_rows))
+    validation_batch = module.collate_fn([fixed_view.apply(validation_rows[i]) for i in range(count)]) if count else None
+
+    command = "accelerate launch training/train_sean.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    training_args: TrainingArguments = training_arguments_from(args, extra_card_kwargs={
+        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
+        "training": {"command": command, "steps": args.max_train_steps},
+    })
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch,
+                         evaluate_fn=make_evaluate_fn(args, validation_rows))
+    trainer.train()
+    trainer.accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()
