@@ -61,8 +61,8 @@ def randomize(model: torch.nn.Module) -> None:
 
 def correlation_peak_memory(model: CoCosNetModel, inputs: dict, fast: bool) -> float:
     """Peak resident memory (MiB) added while computing one correspondence (includes the networks' activations)."""
-    from labelsynth.models.cocosnet.modeling_cocosnet import _fast_correspondence
     from labelsynth.modeling_utils import one_hot_channels
+    from labelsynth.models.cocosnet.modeling_cocosnet import _fast_correspondence
 
     channels = model.prepare_label_channels(inputs["label_map"])
     exemplar_channels = model.prepare_label_channels(inputs["exemplar_label_map"])
@@ -81,8 +81,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-exemplar-label", action="store_true", help="the noise_for_mask mode")
-    parser.add_argument("--memory", action="store_true",
-                        help="only measure the correlation step's peak memory (run alone: peak RSS is per process)")
+    parser.add_argument("--memory", choices=["plain", "fast"],
+                        help="only measure the peak memory of one correspondence pass on that path (peak RSS is per "
+                             "process: measure each path in its own run)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -94,9 +95,8 @@ def main() -> None:
     inputs = {"label_map": label, "exemplar": exemplar,
               "exemplar_label_map": None if args.no_exemplar_label else exemplar_label}
     if args.memory:
-        for fast in (False, True):
-            print(f"correspondence peak memory ({'fast' if fast else 'plain'}): "
-                  f"{correlation_peak_memory(model, {**inputs, 'exemplar_label_map': exemplar_label}, fast):.0f} MiB")
+        peak = correlation_peak_memory(model, {**inputs, "exemplar_label_map": exemplar_label}, args.memory == "fast")
+        print(f"correspondence pass ({args.memory} path, 256x256, 64x64 grid): peak memory +{peak:.0f} MiB")
         return
     model_bf16 = copy.deepcopy(model).to(torch.bfloat16)
 

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from labelsynth import get_label_space
-from labelsynth.examples import BUILTIN_MODEL, CAR, SKY, ROAD, draw_street_scene, example_paths
+from labelsynth.examples import BUILTIN_MODEL, CAR, ROAD, SKY, draw_street_scene, example_paths
 
 
 @pytest.mark.parametrize("variant", [0, 1, 2])
@@ -22,8 +22,9 @@ def test_shipped_examples_are_the_drawn_ones(variant: int) -> None:
 
 
 def test_builtin_model_generates_a_street_scene() -> None:
-    import labelsynth  # noqa: F401  (registers the pipeline task)
     from transformers import pipeline
+
+    import labelsynth  # noqa: F401  (registers the pipeline task)
 
     label_path, instance_path = example_paths(0)
     pipe = pipeline("label-to-image", model=str(BUILTIN_MODEL))

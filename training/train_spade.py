@@ -23,8 +23,12 @@ import torch
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.layers.vgg import load_vgg19
-from labelsynth.training import GANTrainer, SPADETrainingModule, TrainingArguments, add_trainer_arguments, \
-    training_arguments_from
+from labelsynth.training import (
+    GANTrainer,
+    SPADETrainingModule,
+    add_trainer_arguments,
+    training_arguments_from,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,7 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--spade_hidden_nc", type=int, default=None, help="SPADE hidden width (paper 128)")
     model.add_argument("--num_upsampling_layers", choices=["normal", "more", "most"], default=None)
     model.add_argument("--param_free_norm", choices=["syncbatch", "batch", "instance"], default=None)
-    model.add_argument("--use_vae", action="store_true", help="train with the VAE style encoder (KL loss)")
+    model.add_argument("--use_vae", action="store_true",
+                       help="train with the VAE style encoder (KL loss); with a non-VAE --pretrained_model, its "
+                            "generator is kept and a style encoder added (G's first layer becomes fc(z))")
+    model.add_argument("--z_dim", type=int, default=None, help="size of the VAE latent z (paper 256)")
     model.add_argument("--no_instance", action="store_true", help="do not use instance edges even if the preset does")
 
     losses = parser.add_argument_group("losses")
@@ -105,10 +112,24 @@ def make_evaluate_fn(args: argparse.Namespace, rows: object):
     return evaluate
 
 
+def add_style_encoder(model: SPADEModel, z_dim: int) -> SPADEModel:
+    """A VAE copy of a trained non-VAE SPADE: every generator weight is kept except its first layer, which becomes
+    fc(z); that layer and the new style encoder start from the paper init (fine-tune them with --use_vae)."""
+    config = SPADEConfig(**{**model.config.to_diff_dict(), "use_vae": True, "z_dim": z_dim})
+    vae = SPADEModel(config)
+    kept = {k: v for k, v in model.state_dict().items() if not k.startswith("generator.fc.")}
+    missing, unexpected = vae.load_state_dict(kept, strict=False)
+    if unexpected or not all(k.startswith(("generator.fc.", "encoder.")) for k in missing):
+        raise ValueError(f"cannot add a style encoder to this model: unexpected {unexpected}, missing {missing}")
+    return vae
+
+
 def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminator, LabelMapProcessor]:
     if args.pretrained_model:
-        model = SPADEModel.from_pretrained(args.pretrained_model)
+        model = SPADEModel.from_pretrained(args.pretrained_model, dtype=torch.float32)
         processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
+        if args.use_vae and not model.config.use_vae:
+            model = add_style_encoder(model, args.z_dim or model.config.z_dim)
         d_path = Path(args.pretrained_model) / "discriminator"
         discriminator = (SPADEDiscriminator.from_pretrained(d_path) if d_path.is_dir()
                          else SPADEDiscriminator(model.config))
@@ -118,6 +139,8 @@ def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminato
                                    "param_free_norm": args.param_free_norm}.items() if v is not None}
     if args.use_vae:
         overrides["use_vae"] = True
+    if args.z_dim is not None:
+        overrides["z_dim"] = args.z_dim
     if args.no_instance:
         overrides["use_instance_edges"] = False
     config = SPADEConfig.for_dataset(args.preset, **overrides)

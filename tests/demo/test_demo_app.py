@@ -43,7 +43,7 @@ def vae_client(vae_model: Path) -> Iterator[Client]:
 
 def test_builtin_generate_from_file(builtin_client: Client) -> None:
     label, instance = example_paths(0)
-    gallery, label_view, status = builtin_client.predict(handle_file(str(label)), handle_file(str(instance)),
+    gallery, label_view, status = builtin_client.predict(handle_file(str(label)), handle_file(str(instance)), None,
                                                          api_name="/generate_from_file")
     (image,) = _images(gallery)
     assert image.shape == (128, 256, 3) and image.std() > 5  # a picture, not a flat colour
@@ -61,12 +61,12 @@ def test_builtin_canvas_with_painted_region(builtin_client: Client, tmp_path: Pa
     path = tmp_path / "canvas.png"
     Image.fromarray(canvas).save(path)
     editor = {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}
-    gallery, label_view, status = builtin_client.predict(editor, None, api_name="/generate")
+    gallery, label_view, status = builtin_client.predict(editor, None, None, api_name="/generate")
     shown = np.asarray(Image.open(label_view).convert("RGB"))
     assert (shown[10:40, 20:120] == CITY.palette[26]).all()
     assert "instance map" in status.lower()
     # The painted car changes the picture where it was painted.
-    plain = builtin_client.predict(handle_file(str(label)), None, api_name="/generate_from_file")[0]
+    plain = builtin_client.predict(handle_file(str(label)), None, None, api_name="/generate_from_file")[0]
     diff = np.abs(_images(gallery)[0].astype(int) - _images(plain)[0].astype(int)).mean(-1)
     assert diff[10:40, 20:120].mean() > 3 * diff[80:, :].mean() + 1
 
@@ -75,15 +75,15 @@ def test_bad_uploads_give_clear_errors(builtin_client: Client, tmp_path: Path) -
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     with pytest.raises(Exception, match="could not read the label map"):
-        builtin_client.predict(handle_file(str(text)), None, api_name="/generate_from_file")
+        builtin_client.predict(handle_file(str(text)), None, None, api_name="/generate_from_file")
     off = np.zeros((32, 64, 3), np.uint8)
     off[:] = (1, 2, 250)
     Image.fromarray(off).save(tmp_path / "off.png")
     with pytest.raises(Exception, match="not in the palette"):
-        builtin_client.predict(handle_file(str(tmp_path / "off.png")), None, api_name="/generate_from_file")
+        builtin_client.predict(handle_file(str(tmp_path / "off.png")), None, None, api_name="/generate_from_file")
     Image.new("L", (700, 700), 7).save(tmp_path / "big.png")
     with pytest.raises(Exception, match="at most 0.4 megapixels"):
-        builtin_client.predict(handle_file(str(tmp_path / "big.png")), None, api_name="/generate_from_file")
+        builtin_client.predict(handle_file(str(tmp_path / "big.png")), None, None, api_name="/generate_from_file")
 
 
 def test_seed_and_variations_and_style(vae_client: Client, tmp_path: Path) -> None:

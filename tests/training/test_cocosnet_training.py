@@ -77,15 +77,23 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_tiny_model_learns_on_real_samples(ade_rows) -> None:
+    """Training-pair PSNR of a tiny CoCosNet rises well above its initialisation and a mean-colour image.
+
+    A learning test of the generator + correspondence path, not of the GAN: the GAN and discriminator
+    feature-matching weights are 0 (a 30-step adversarial game only adds noise), and without VGG weights offline the
+    L1 term carries the reconstruction, next to the recipe's domain-alignment and warped-mask terms. Three fixed
+    64x64 pairs in the self-reference setting (the exemplar is the photo itself) are trained and evaluated alike.
+    """
     torch.manual_seed(0)
     config = CoCosNetConfig(ngf=8, ndf=8, spade_hidden_nc=16, image_size=(64, 64))
     model, netd = CoCosNetModel(config), CoCosNetDiscriminator(config)
-    module = CoCosNetTrainingModule(model, netd, LabelMapProcessor(label_space="ade20k"), vgg=None, lambda_l1=10.0)
+    module = CoCosNetTrainingModule(model, netd, LabelMapProcessor(label_space="ade20k"), vgg=None, lambda_l1=20.0,
+                                    weight_gan=0.0, lambda_feat=0.0)
     crop = PairedTransform(size=(64, 64), label_space="ade20k", passthrough_columns=(), flip=False)
-    pairs = retrieve_exemplars(ade_rows, "ade20k", num_exemplars=1)
-    transform = ExemplarPairTransform(ade_rows, crop, pairs, real_reference_probability=0.0)
-    fixed = module.collate_fn([transform.apply(ade_rows[i], rng=random.Random(0)) for i in range(len(ade_rows))])
+    transform = ExemplarPairTransform(ade_rows, crop, {}, real_reference_probability=0.0)
+    fixed = module.collate_fn([transform.apply(ade_rows[i], rng=random.Random(i)) for i in range(3)])
     fixed["exemplar"], fixed["exemplar_label_map"] = fixed["pixel_values"], fixed["label_map"]
+    assert bool((fixed["self_reference"] == 1).all())  # the L1 term applies to every pair
 
     def training_psnr() -> float:
         model.eval()
@@ -98,28 +106,19 @@ def test_tiny_model_learns_on_real_samples(ade_rows) -> None:
     real = fixed["pixel_values"]
     mean_colour = _psnr(real.mean((0, 2, 3), keepdim=True).expand_as(real), real)
     before = training_psnr()
-    opt_g = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.0, 0.9), eps=1e-3)
-    opt_d = torch.optim.Adam(netd.parameters(), lr=4e-3, betas=(0.0, 0.9))
+    # eps=1e-3 as the original's generator optimizer; beta1 0.5 (not the recipe's 0 of its TTUR) for a short run.
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.5, 0.999), eps=1e-3)
     model.train()
-    netd.train()
-    for step in range(60):
-        batch = module.collate_fn([transform.apply(ade_rows[(2 * step + i) % len(ade_rows)],
-                                                   rng=random.Random(step * 2 + i)) for i in range(2)])
-        netd.requires_grad_(False)
-        g_loss, logs = module.generator_loss(model, netd, batch)
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-        netd.requires_grad_(True)
-        d_loss, _ = module.discriminator_loss(model, netd, batch)
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-    assert {"G_GAN", "G_GAN_Feat", "G_domain", "G_warp_mask", "G_L1"} <= set(logs)
+    for _ in range(30):
+        loss, logs = module.generator_loss(model, netd, fixed)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert {"G_domain", "G_warp_mask", "G_L1"} <= set(logs) and float(logs["G_GAN"]) == 0.0
     after = training_psnr()
-    print(f"training-pair PSNR: init {before:.2f} dB, after 60 steps {after:.2f} dB, mean colour {mean_colour:.2f} dB")
-    assert after > before + 3, (before, after)
-    assert after > mean_colour + 1, (mean_colour, after)
+    print(f"training-pair PSNR: init {before:.2f} dB, after 30 steps {after:.2f} dB, mean colour {mean_colour:.2f} dB")
+    assert after > before + 4, (before, after)
+    assert after > mean_colour + 4, (mean_colour, after)
 
 
 def test_training_script_runs_on_real_samples(samples_dir, tmp_path) -> None:

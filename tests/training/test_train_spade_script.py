@@ -93,3 +93,21 @@ def test_tiny_spade_learns_the_training_pairs(tmp_path: Path, cityscapes: str) -
     mean_colour = float(psnr(real.mean(dim=(0, 2, 3), keepdim=True).expand_as(real), real, data_range=2.0))
     assert after > before + 8, (before, after)
     assert after > mean_colour + 1.5, (mean_colour, after)
+
+
+def test_adding_a_style_encoder_keeps_the_trained_generator() -> None:
+    from labelsynth import SPADEConfig
+
+    script = load_script()
+    config = SPADEConfig.for_dataset("cityscapes", image_size=(64, 128), num_upsampling_layers="normal", ngf=8,
+                                     spade_hidden_nc=16, param_free_norm="instance")
+    trained = SPADEModel(config)
+    vae = script.add_style_encoder(trained, z_dim=8)
+    assert vae.config.use_vae and vae.config.z_dim == 8 and vae.encoder is not None
+    new_state, old_state = vae.state_dict(), trained.state_dict()
+    kept = [k for k in old_state if not k.startswith("generator.fc.")]
+    assert kept and all(torch.equal(new_state[k], old_state[k]) for k in kept)
+    assert new_state["generator.fc.weight"].shape == (16 * 8 * 2 * 4, 8)  # fc(z) onto the 2x4 latent grid
+    labels = torch.randint(0, 35, (1, 64, 128))
+    out = vae.eval()(labels, labels, style_image=torch.rand(1, 3, 64, 128) * 2 - 1)
+    assert out.images.shape == (1, 3, 64, 128) and out.mu.shape == (1, 8)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer import make_module, train  # noqa: E402
+from test_trainer import make_module, train
 
 
 def main(output_dir: str) -> None:

@@ -152,6 +152,8 @@ def render_repository_files() -> dict[str, str]:
     files: dict[str, str] = {}
     for entry in CHECKPOINTS:
         files[f"model_cards/{entry.id}.md"] = str(checkpoint_card(entry))
+        if entry.local_path is not None:  # weights shipped in the package carry the same card
+            files[f"src/labelsynth/{entry.local_path}/README.md"] = files[f"model_cards/{entry.id}.md"]
         files[f"demos/{entry.id}/README.md"] = _space_readme(entry)
         files[f"demos/{entry.id}/app.py"] = _app_py(entry)
         files[f"demos/{entry.id}/requirements.txt"] = _requirements(entry)

@@ -62,6 +62,20 @@ def test_fast_path_equals_plain_path(model: SEANModel, inputs, add_noise: bool) 
     torch.testing.assert_close(outputs[True], outputs[False], atol=1e-5, rtol=0)
 
 
+def test_fast_path_equals_plain_path_on_real_maps(model: SEANModel, celeba_pair) -> None:
+    """Real CelebAMask-HQ maps (many region-boundary patterns), batch 2, each image styled by the other."""
+    labels, photos = celeba_pair
+    outputs = {}
+    with torch.no_grad():
+        for fast in (False, True):
+            model.fast_inference = fast
+            outputs[fast] = model(labels, style_image=photos.flip(0), style_label_map=labels.flip(0),
+                                  generator=torch.Generator().manual_seed(5)).images
+    model.fast_inference = True
+    assert outputs[False].std() > 0.1
+    torch.testing.assert_close(outputs[True], outputs[False], atol=1e-5, rtol=0)
+
+
 def test_noise_is_seeded_or_off(model: SEANModel, inputs) -> None:
     labels, images = inputs
     with torch.no_grad():

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from ...state_dict_utils import state_dict_mismatch
-from ..spade.convert_spade_original_checkpoint import load_original_state_dict, rename_spectral_keys
+from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
+from ..spade.convert_spade_original_checkpoint import rename_spectral_keys
 from .configuration_cocosnet import COCOSNET_PRESETS, CoCosNetConfig, resolve_preset
 from .modeling_cocosnet import CoCosNetDiscriminator, CoCosNetModel
 
@@ -112,13 +112,9 @@ def infer_config(generator: Mapping[str, torch.Tensor], correspondence: Mapping[
 
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    problems = state_dict_mismatch(module.state_dict(), state)
-    if problems:
-        raise ValueError(
-            f"{what} does not match the CoCosNet architecture from the chosen options: {problems}. Check --preset "
-            "and the options the checkpoint was trained with (its opt.txt)."
-        )
-    module.load_state_dict(state, strict=True)
+    load_checked(module, state, what, architecture="CoCosNet",
+                 hint="Check --preset and the options the checkpoint was "
+                      "trained with (its opt.txt).")
 
 
 def _find(folder: Path, epoch: str, name: str) -> Path:
@@ -197,8 +193,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> CoCosNetModel:
     """Convert and save as `args` say; returns the model."""
-    from ...processing import LabelMapProcessor
-
     overrides: dict[str, Any] = {}
     if args.noise_for_mask:
         overrides["noise_for_mask"] = True
@@ -213,22 +207,12 @@ def run(args: argparse.Namespace) -> CoCosNetModel:
     result = convert_cocosnet_checkpoint(args.checkpoint, preset=args.preset, epoch=args.epoch,
                                          use_ema=args.use_ema, discriminator=args.with_discriminator, **overrides)
     model, netd = result if isinstance(result, tuple) else (result, None)
-    height, width = model.config.image_size
-    processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
-    model.save_pretrained(args.output_dir)
-    processor.save_pretrained(args.output_dir)
-    if netd is not None:
-        netd.save_pretrained(Path(args.output_dir) / "discriminator", write_model_card=False)
-    if args.push_to_hub:
-        model.push_to_hub(args.push_to_hub)
-        processor.push_to_hub(args.push_to_hub)
+    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
     return model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+    run_converter_script(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

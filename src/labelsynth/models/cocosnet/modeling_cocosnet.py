@@ -569,6 +569,13 @@ COCOSNET_CARD_INFO = ModelCardInfo(
         {"dataset": "ADE20K", "metric": "FID", "value": 26.4, "source": "CoCosNet paper, Table 1"},
         {"dataset": "ADE20K", "metric": "SWD", "value": 10.5, "source": "CoCosNet paper, Table 1"},
     ),
+    limitations=(
+        "Every image needs an exemplar photo: `pipe(\"label.png\", exemplar=\"photo.jpg\", "
+        "exemplar_label_map=\"photo_label.png\")`; without the exemplar's label map the correspondence sees noise "
+        "instead (the noise_for_mask mode, best with a model trained for it).",
+        "The correspondence is a 4096 x 4096 matrix at 256 x 256 (64 MiB per image) and grows with the square of "
+        "the pixel count.",
+    ),
 )
 
 

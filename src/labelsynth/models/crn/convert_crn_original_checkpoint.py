@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...conversion_utils import run_converter_script, save_converted
 from ...state_dict_utils import state_dict_mismatch
 from .configuration_crn import CRN_PRESETS, CRNConfig, resolve_preset
 from .modeling_crn import CRNModel
@@ -150,24 +151,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> CRNModel:
     """Convert and save as `args` say; returns the model."""
-    from ...processing import LabelMapProcessor
-
     overrides = {"image_size": args.image_size} if args.image_size else {}
     model = convert_crn_checkpoint(args.checkpoint, preset=args.preset, **overrides)
-    height, width = model.config.image_size
-    processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
-    model.save_pretrained(args.output_dir)
-    processor.save_pretrained(args.output_dir)
-    if args.push_to_hub:
-        model.push_to_hub(args.push_to_hub)
-        processor.push_to_hub(args.push_to_hub)
+    save_converted(model, args.output_dir, push_to_hub=args.push_to_hub)
     return model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+    run_converter_script(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,7 @@ from typing import Any
 
 import torch
 
-from ...state_dict_utils import state_dict_mismatch
-from ..spade.convert_spade_original_checkpoint import load_original_state_dict
+from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
 from .configuration_pix2pix import PIX2PIX_PRESETS, Pix2PixConfig, resolve_preset
 from .modeling_pix2pix import Pix2PixDiscriminator, Pix2PixModel
 
@@ -154,18 +153,12 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "facades",
 
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """Load with every key accounted for; list missing, unexpected and mis-shaped keys in one clear error."""
-    expected = module.state_dict()
-    for key, value in expected.items():  # BatchNorm files of PyTorch < 0.4 have no num_batches_tracked
+    for key, value in module.state_dict().items():  # BatchNorm files of PyTorch < 0.4 have no num_batches_tracked
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.zeros_like(value)
-    problems = state_dict_mismatch(expected, state)
-    if problems:
-        raise ValueError(
-            f"{what} does not match the pix2pix architecture from the chosen options: {problems}. Check --preset / "
-            "--label-nc / --input-encoding against the options the checkpoint was trained with (its opt.txt)."
-        )
-    module.load_state_dict(state, strict=True)
+    load_checked(module, state, what, architecture="pix2pix",
+                 hint="Check --preset / --label-nc / --input-encoding against the options the checkpoint was "
+                      "trained with (its opt.txt).")
 
 
 def _find(checkpoint: Path, name: str) -> Path | None:
@@ -244,8 +237,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Pix2PixModel:
     """Convert and save as `args` say; returns the model."""
-    from ...processing import LabelMapProcessor
-
     overrides = {k: v for k, v in (("label_nc", args.label_nc), ("label_space", args.label_space),
                                    ("input_encoding", args.input_encoding), ("test_mode", args.test_mode),
                                    ("image_size", args.image_size)) if v is not None}
@@ -254,22 +245,12 @@ def run(args: argparse.Namespace) -> Pix2PixModel:
     result = convert_pix2pix_checkpoint(args.checkpoint, preset=args.preset, discriminator=args.with_discriminator,
                                         **overrides)
     model, netd = result if isinstance(result, tuple) else (result, None)
-    height, width = model.config.image_size
-    processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
-    model.save_pretrained(args.output_dir)
-    processor.save_pretrained(args.output_dir)
-    if netd is not None:
-        netd.save_pretrained(Path(args.output_dir) / "discriminator", write_model_card=False)
-    if args.push_to_hub:
-        model.push_to_hub(args.push_to_hub)
-        processor.push_to_hub(args.push_to_hub)
+    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
     return model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+    run_converter_script(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

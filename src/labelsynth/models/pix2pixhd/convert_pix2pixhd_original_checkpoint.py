@@ -36,8 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...state_dict_utils import state_dict_mismatch
-from ..spade.convert_spade_original_checkpoint import load_original_state_dict
+from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
 from .configuration_pix2pixhd import PIX2PIXHD_PRESETS, Pix2PixHDConfig, resolve_preset
 from .modeling_pix2pixhd import Pix2PixHDDiscriminator, Pix2PixHDModel
 
@@ -239,14 +238,10 @@ def load_feature_bank(path: str | Path) -> dict[int, np.ndarray]:
 # ------------------------------------------------------------------------------------------------ conversion
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str,
                  optional: tuple[str, ...] = ()) -> None:
-    problems = state_dict_mismatch(module.state_dict(), state, optional=lambda key: key in optional)
-    if problems:
-        raise ValueError(
-            f"{what} does not match the pix2pixHD architecture read from the checkpoint: {problems}. Check --preset "
-            "(and --label-feat) against the options the checkpoint was trained with (its opt.txt)."
-        )
-    # Every key was checked above; only the `optional` ones (the feature bank, filled separately) may be absent.
-    module.load_state_dict(state, strict=False)
+    load_checked(module, state, what, architecture="pix2pixHD",
+                 hint="Check --preset (and --label-feat) against the options the checkpoint was "
+                      "trained with (its opt.txt).",
+                 optional=(lambda key: key in optional) if optional else None)
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -353,8 +348,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Pix2PixHDModel:
     """Convert and save as `args` say; returns the model."""
-    from ...processing import LabelMapProcessor
-
     overrides = {k: v for k, v in (("label_nc", args.label_nc), ("use_instance_edges", args.instance_edges),
                                    ("image_size", args.image_size), ("feature_mode", "label" if args.label_feat
                                                                      else None)) if v is not None}
@@ -362,22 +355,12 @@ def run(args: argparse.Namespace) -> Pix2PixHDModel:
                                           feature_bank_path=args.features, discriminator=args.with_discriminator,
                                           **overrides)
     model, netd = result if isinstance(result, tuple) else (result, None)
-    height, width = model.config.image_size
-    processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
-    model.save_pretrained(args.output_dir)
-    processor.save_pretrained(args.output_dir)
-    if netd is not None:
-        netd.save_pretrained(Path(args.output_dir) / "discriminator", write_model_card=False)
-    if args.push_to_hub:
-        model.push_to_hub(args.push_to_hub)
-        processor.push_to_hub(args.push_to_hub)
+    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
     return model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+    run_converter_script(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

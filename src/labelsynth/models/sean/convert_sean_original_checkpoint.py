@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ...state_dict_utils import state_dict_mismatch
+from ...conversion_utils import load_checked, run_converter_script, save_converted
 from ..spade.convert_spade_original_checkpoint import _find as _find_checkpoint_file
 from ..spade.convert_spade_original_checkpoint import (
     convert_discriminator_state_dict,
@@ -103,14 +103,9 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "celebamas
 
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """Load with every key accounted for; list missing, unexpected and mis-shaped keys in one clear error."""
-    problems = state_dict_mismatch(module.state_dict(), state)
-    if problems:
-        raise ValueError(
-            f"{what} does not match the SEAN architecture from the chosen options: {problems}. Check --preset and "
-            "--num-upsampling-layers against the options the checkpoint was trained with (its opt.txt)."
-        )
-    module.load_state_dict(state, strict=True)
+    load_checked(module, state, what, architecture="SEAN",
+                 hint="Check --preset and --num-upsampling-layers against the options the checkpoint was "
+                      "trained with (its opt.txt).")
 
 
 def convert_sean_checkpoint(
@@ -175,8 +170,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> SEANModel:
     """Convert and save as `args` say; returns the model."""
-    from ...processing import LabelMapProcessor
-
     overrides = {k: v for k, v in (("label_nc", args.label_nc), ("num_upsampling_layers", args.num_upsampling_layers),
                                    ("contain_dontcare_label", args.contain_dontcare_label),
                                    ("label_space", args.label_space), ("image_size", args.image_size))
@@ -184,22 +177,12 @@ def run(args: argparse.Namespace) -> SEANModel:
     result = convert_sean_checkpoint(args.checkpoint, preset=args.preset, discriminator=args.with_discriminator,
                                      **overrides)
     model, netd = result if isinstance(result, tuple) else (result, None)
-    height, width = model.config.image_size
-    processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
-    model.save_pretrained(args.output_dir)
-    processor.save_pretrained(args.output_dir)
-    if netd is not None:
-        netd.save_pretrained(Path(args.output_dir) / "discriminator", write_model_card=False)
-    if args.push_to_hub:
-        model.push_to_hub(args.push_to_hub)
-        processor.push_to_hub(args.push_to_hub)
+    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
     return model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+    run_converter_script(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def region_average(features: torch.Tensor, channels: torch.Tensor, num_classes: 
     Returns:
         `FloatTensor[B, J, D]`.
     """
-    b, d, h, w = features.shape
+    h, w = features.shape[-2:]
     if tuple(channels.shape[-2:]) != (h, w):
         channels = F.interpolate(channels[:, None].float(), size=(h, w), mode="nearest")[:, 0].long()
     masks = one_hot_channels(channels, num_classes, dtype=features.dtype).flatten(2)  # [B, J, h*w]

@@ -18,7 +18,6 @@ against the preset; `num_upsampling_layers` "normal" vs "more" is not visible in
 from __future__ import annotations
 
 import argparse
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ...state_dict_utils import state_dict_mismatch
+from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
 from .configuration_spade import SPADE_PRESETS, SPADEConfig, resolve_preset
 from .modeling_spade import SPADEDiscriminator, SPADEModel
 
@@ -36,19 +35,6 @@ _SPECTRAL_SUFFIXES = {
     "weight_v": "parametrizations.weight.0._v",
 }
 _DISCRIMINATOR_KEY = re.compile(r"^discriminator_(\d+)\.model(\d+)\.")
-
-
-def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load an original `.pth` state dict safely (`weights_only=True`) on the CPU."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, EOFError) as err:
-        if "Unsupported global" in str(err):
-            raise  # a pickle that would run code: keep torch's explanation of weights_only
-        raise ValueError(f"{path} is not a PyTorch checkpoint that torch.load can read ({err!r})") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} is not a plain state_dict of tensors (as SPADE's util.save_network writes)")
-    return dict(state)
 
 
 def rename_spectral_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -126,14 +112,9 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "ade20k",
 
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """Load with every key accounted for; list missing, unexpected and mis-shaped keys in one clear error."""
-    problems = state_dict_mismatch(module.state_dict(), state)
-    if problems:
-        raise ValueError(
-            f"{what} does not match the SPADE architecture from the chosen options: {problems}. Check --preset / "
-            "--use-vae / --num-upsampling-layers against the options the checkpoint was trained with (its opt.txt)."
-        )
-    module.load_state_dict(state, strict=True)
+    load_checked(module, state, what, architecture="SPADE",
+                 hint="Check --preset / --use-vae / --num-upsampling-layers against the options the checkpoint was "
+                      "trained with (its opt.txt).")
 
 
 def _find(checkpoint: Path, name: str) -> Path | None:
@@ -227,8 +208,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> SPADEModel:
     """Convert and save as `args` say; returns the model."""
-    from ...processing import LabelMapProcessor
-
     overrides = {k: v for k, v in (("label_nc", args.label_nc), ("num_upsampling_layers", args.num_upsampling_layers),
                                    ("contain_dontcare_label", args.contain_dontcare_label),
                                    ("use_instance_edges", args.instance_edges), ("image_size", args.image_size))
@@ -238,22 +217,12 @@ def run(args: argparse.Namespace) -> SPADEModel:
     model, netd = result if isinstance(result, tuple) else (result, None)
     if args.use_vae and not model.config.use_vae:
         raise ValueError(f"--use-vae was given but {args.checkpoint} holds a non-VAE generator (its fc is a conv)")
-    height, width = model.config.image_size
-    processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
-    model.save_pretrained(args.output_dir)
-    processor.save_pretrained(args.output_dir)
-    if netd is not None:
-        netd.save_pretrained(Path(args.output_dir) / "discriminator", write_model_card=False)
-    if args.push_to_hub:
-        model.push_to_hub(args.push_to_hub)
-        processor.push_to_hub(args.push_to_hub)
+    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
     return model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+    run_converter_script(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

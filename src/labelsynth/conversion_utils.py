@@ -1,0 +1,64 @@
+"""What every `convert_<model>_original_checkpoint.py` shares: safe loading of original files, checked loading into
+our modules, and writing the converted model folder (weights, processor, card, optional discriminator, Hub push)."""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from .state_dict_utils import state_dict_mismatch
+
+__all__ = ["load_checked", "load_original_state_dict", "run_converter_script", "save_converted"]
+
+
+def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load an original `.pth` state dict safely (`weights_only=True`) on the CPU."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, EOFError) as err:
+        if "Unsupported global" in str(err):
+            raise  # a pickle that would run code: keep torch's explanation of weights_only
+        raise ValueError(f"{path} is not a PyTorch checkpoint that torch.load can read ({err!r})") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} is not a plain state_dict of tensors (as the original training code saves it)")
+    return dict(state)
+
+
+def load_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, *, architecture: str,
+                 hint: str, optional: Callable[[str], bool] | None = None) -> None:
+    """Load `state` into `module` with every key accounted for, else one error listing missing, unexpected and
+    mis-shaped keys. Keys for which `optional(key)` is true may be absent (the module keeps its values)."""
+    problems = state_dict_mismatch(module.state_dict(), state, **({"optional": optional} if optional else {}))
+    if problems:
+        raise ValueError(f"{what} does not match the {architecture} architecture from the chosen options: "
+                         f"{problems}. {hint}")
+    module.load_state_dict(state, strict=optional is None)
+
+
+def save_converted(model, output_dir: str | Path, *, discriminator=None, push_to_hub: str | None = None) -> None:
+    """Write a converted model folder: config, safetensors weights, model card and a `LabelMapProcessor` for the
+    model's label space and size; the discriminator (for fine-tuning) in `discriminator/`; optionally push."""
+    from .processing import LabelMapProcessor
+
+    height, width = model.config.image_size
+    processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    if discriminator is not None:
+        discriminator.save_pretrained(Path(output_dir) / "discriminator", write_model_card=False)
+    if push_to_hub:
+        model.push_to_hub(push_to_hub)
+        processor.push_to_hub(push_to_hub)
+
+
+def run_converter_script(doc: str | None, add_arguments: Callable[[argparse.ArgumentParser], None],
+                         run: Callable[[argparse.Namespace], object], argv: list[str] | None = None) -> None:
+    """`python -m labelsynth.models.<m>.convert_<m>_original_checkpoint ...`: the same options as
+    `labelsynth convert <m>`."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv))
