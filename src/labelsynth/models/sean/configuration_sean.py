@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...configuration_utils import LabelSynthConfig
-from ..spade.configuration_spade import UPSAMPLING_LAYERS
+from ..spade.configuration_spade import UpsamplingGridMixin
 
 # The ResBlocks whose normalizations use region styles, in forward order; the last block (up_3) is SPADE-only.
 STYLE_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2")
@@ -28,7 +28,7 @@ def resolve_preset(name: str) -> dict[str, Any]:
     return dict(SEAN_PRESETS[key])
 
 
-class SEANConfig(LabelSynthConfig):
+class SEANConfig(UpsamplingGridMixin, LabelSynthConfig):
     """Configuration of `SEANModel` (style encoder + generator) and `SEANDiscriminator`.
 
     Label-space fields (`label_space`, `label_nc`, `contain_dontcare_label`, `ignore_index`, `image_size`) are
@@ -99,17 +99,7 @@ class SEANConfig(LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
-        factor = self.upsampling_factor
-        if self.image_size[0] % factor or self.image_size[1] % factor:
-            raise ValueError(
-                f"image_size {tuple(self.image_size)} must be divisible by 2**{UPSAMPLING_LAYERS[num_upsampling_layers]}"
-                f" = {factor} for num_upsampling_layers={num_upsampling_layers!r}"
-            )
-
-    @property
-    def upsampling_factor(self) -> int:
-        """Ratio between the image size and the generator's latent grid."""
-        return 2 ** UPSAMPLING_LAYERS[self.num_upsampling_layers]
+        self._check_image_size()
 
     @property
     def num_style_classes(self) -> int:

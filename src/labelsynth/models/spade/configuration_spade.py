@@ -8,6 +8,28 @@ from ...configuration_utils import LabelSynthConfig
 
 UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 
+
+class UpsamplingGridMixin:
+    """For generators that start from a latent grid and double it `UPSAMPLING_LAYERS[num_upsampling_layers]` times
+    (SPADE, SEAN): the grid factor, and the check that `image_size` is a whole number of grid cells."""
+
+    num_upsampling_layers: str
+    image_size: tuple[int, int]
+
+    @property
+    def upsampling_factor(self) -> int:
+        """Ratio between the image size and the generator's latent grid."""
+        return 2 ** UPSAMPLING_LAYERS[self.num_upsampling_layers]
+
+    def _check_image_size(self) -> None:
+        factor = self.upsampling_factor
+        if self.image_size[0] % factor or self.image_size[1] % factor:
+            raise ValueError(
+                f"image_size {tuple(self.image_size)} must be divisible by 2**"
+                f"{UPSAMPLING_LAYERS[self.num_upsampling_layers]} = {factor} for "
+                f"num_upsampling_layers={self.num_upsampling_layers!r}"
+            )
+
 # Dataset presets of the released checkpoints (original option hooks of each dataset mode).
 SPADE_PRESETS: dict[str, dict[str, Any]] = {
     "ade20k": dict(label_space="ade20k", label_nc=150, contain_dontcare_label=True, use_instance_edges=False,
@@ -28,7 +50,7 @@ def resolve_preset(name: str) -> dict[str, Any]:
     return dict(SPADE_PRESETS[key])
 
 
-class SPADEConfig(LabelSynthConfig):
+class SPADEConfig(UpsamplingGridMixin, LabelSynthConfig):
     """Configuration of `SPADEModel` (generator + optional VAE style encoder) and `SPADEDiscriminator`.
 
     Label-space fields (`label_space`, `label_nc`, `contain_dontcare_label`, `ignore_index`, `use_instance_edges`,
@@ -101,17 +123,7 @@ class SPADEConfig(LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
-        factor = self.upsampling_factor
-        if self.image_size[0] % factor or self.image_size[1] % factor:
-            raise ValueError(
-                f"image_size {tuple(self.image_size)} must be divisible by 2**{UPSAMPLING_LAYERS[num_upsampling_layers]}"
-                f" = {factor} for num_upsampling_layers={num_upsampling_layers!r}"
-            )
-
-    @property
-    def upsampling_factor(self) -> int:
-        """Ratio between the image size and the generator's latent grid."""
-        return 2 ** UPSAMPLING_LAYERS[self.num_upsampling_layers]
+        self._check_image_size()
 
     @classmethod
     def for_dataset(cls, name: str, **overrides: Any) -> SPADEConfig:
