@@ -12,7 +12,16 @@ import torch
 
 from .state_dict_utils import state_dict_mismatch
 
-__all__ = ["load_checked", "load_original_state_dict", "run_converter_script", "save_converted"]
+__all__ = ["find_checkpoint_file", "load_checked", "load_original_state_dict", "multiscale_discriminator_options",
+           "run_converter_script", "save_converted"]
+
+
+def find_checkpoint_file(folder: Path, net: str) -> Path | None:
+    """`latest_net_<net>.pth` in an original checkpoint folder, else the first `*_net_<net>.pth`, else None."""
+    for candidate in (folder / f"latest_net_{net}.pth", *sorted(folder.glob(f"*_net_{net}.pth"))):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -37,6 +46,18 @@ def load_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], what: 
         raise ValueError(f"{what} does not match the {architecture} architecture from the chosen options: "
                          f"{problems}. {hint}")
     module.load_state_dict(state, strict=optional is None)
+
+
+def multiscale_discriminator_options(state: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """`ndf`, `n_layers_d` and `num_d` of a converted `MultiscaleDiscriminator` state dict (keys
+    ``discriminator.discriminators.<scale>.stages.<stage>...``): D's sizes are independent of G's, so a converter
+    reads them from the weights (the original `--ndf`, `--n_layers_D`, `--num_D`)."""
+    prefix = "discriminator.discriminators.0.stages."
+    return {
+        "ndf": state[f"{prefix}0.0.weight"].shape[0],
+        "n_layers_d": len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)}) - 1,
+        "num_d": len({k.split(".")[2] for k in state}),
+    }
 
 
 def save_converted(model, output_dir: str | Path, *, discriminator=None, push_to_hub: str | None = None) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..losses import GANLoss, VGGPerceptualLoss, feature_matching_loss, kl_divergence
 from ..models.spade import SPADEDiscriminator, SPADEModel
 from ..processing import LabelMapProcessor
-from .modules import GANTrainingModule, to_uint8
+from .modules import GANTrainingModule
 
 
 class SPADETrainingModule(GANTrainingModule):
@@ -90,13 +89,6 @@ class SPADETrainingModule(GANTrainingModule):
     @torch.no_grad()
     def generate(self, generator, batch, rng):
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), generator=rng).images
-
-    def validation_grid(self, batch, fake):
-        rows = []
-        for label, real, image in zip(batch["label_map"].cpu(), to_uint8(batch["pixel_values"]), to_uint8(fake)):
-            colored = np.asarray(self.processor.colorize(label.numpy()))
-            rows.append(np.concatenate([colored, real, image], axis=1))
-        return np.concatenate(rows, axis=0)
 
     def save_extras(self, output_dir: str | Path) -> None:
         self.processor.save_pretrained(output_dir)

@@ -30,7 +30,13 @@ from typing import Any
 
 import torch
 
-from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
+from ...conversion_utils import (
+    find_checkpoint_file,
+    load_checked,
+    load_original_state_dict,
+    run_converter_script,
+    save_converted,
+)
 from .configuration_pix2pix import PIX2PIX_PRESETS, Pix2PixConfig, resolve_preset
 from .modeling_pix2pix import Pix2PixDiscriminator, Pix2PixModel
 
@@ -161,13 +167,6 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: 
                       "trained with (its opt.txt).")
 
 
-def _find(checkpoint: Path, name: str) -> Path | None:
-    for candidate in (checkpoint / f"latest_net_{name}.pth", *sorted(checkpoint.glob(f"*_net_{name}.pth"))):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def convert_pix2pix_checkpoint(
     checkpoint: str | Path,
     *,
@@ -190,7 +189,7 @@ def convert_pix2pix_checkpoint(
     """
     checkpoint = Path(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else None
-    generator_path = _find(checkpoint, "G") if folder else checkpoint
+    generator_path = find_checkpoint_file(checkpoint, "G") if folder else checkpoint
     if generator_path is None or not generator_path.is_file():
         raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth or *_net_G.pth) in {checkpoint}")
     generator_state = load_original_state_dict(generator_path)
@@ -202,7 +201,7 @@ def convert_pix2pix_checkpoint(
                                                         f"{generator_path.name} (preset {preset})"}}
     if not discriminator:
         return model
-    d_path = _find(folder, "D") if folder else None
+    d_path = find_checkpoint_file(folder, "D") if folder else None
     if d_path is None:
         raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {checkpoint}")
     d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))

@@ -36,7 +36,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
+from ...conversion_utils import (
+    find_checkpoint_file,
+    load_checked,
+    load_original_state_dict,
+    run_converter_script,
+    save_converted,
+)
 from .configuration_pix2pixhd import PIX2PIXHD_PRESETS, Pix2PixHDConfig, resolve_preset
 from .modeling_pix2pixhd import Pix2PixHDDiscriminator, Pix2PixHDModel
 
@@ -244,13 +250,6 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: 
                  optional=(lambda key: key in optional) if optional else None)
 
 
-def _find(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / f"latest_net_{name}.pth", *sorted(folder.glob(f"*_net_{name}.pth"))):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def convert_pix2pixhd_checkpoint(
     checkpoint: str | Path,
     *,
@@ -276,11 +275,11 @@ def convert_pix2pixhd_checkpoint(
     """
     checkpoint = Path(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    generator_path = _find(checkpoint, "G") if checkpoint.is_dir() else checkpoint
+    generator_path = find_checkpoint_file(checkpoint, "G") if checkpoint.is_dir() else checkpoint
     if generator_path is None or not generator_path.is_file():
         raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth) at {checkpoint}")
     generator_state = load_original_state_dict(generator_path)
-    encoder_path = Path(encoder_path) if encoder_path else _find(folder, "E")
+    encoder_path = Path(encoder_path) if encoder_path else find_checkpoint_file(folder, "E")
     encoder_state = load_original_state_dict(encoder_path) if encoder_path else None
 
     bank = None
@@ -306,7 +305,7 @@ def convert_pix2pixhd_checkpoint(
     model.card_kwargs = {"training": {"converted_from": f"NVIDIA/pix2pixHD checkpoint {sources} (preset {preset})"}}
     if not discriminator:
         return model
-    d_path = _find(folder, "D")
+    d_path = find_checkpoint_file(folder, "D")
     if d_path is None:
         raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {folder}")
     d_original = load_original_state_dict(d_path)

@@ -25,8 +25,13 @@ from typing import Any
 
 import torch
 
-from ...conversion_utils import load_checked, run_converter_script, save_converted
-from ..spade.convert_spade_original_checkpoint import _find as _find_checkpoint_file
+from ...conversion_utils import (
+    find_checkpoint_file,
+    load_checked,
+    multiscale_discriminator_options,
+    run_converter_script,
+    save_converted,
+)
 from ..spade.convert_spade_original_checkpoint import (
     convert_discriminator_state_dict,
     load_original_state_dict,
@@ -124,7 +129,7 @@ def convert_sean_checkpoint(
     """
     checkpoint = Path(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else None
-    generator_path = _find_checkpoint_file(checkpoint, "G") if folder else checkpoint
+    generator_path = find_checkpoint_file(checkpoint, "G") if folder else checkpoint
     if generator_path is None or not generator_path.is_file():
         raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth or *_net_G.pth) in {checkpoint}")
     generator_state = load_original_state_dict(generator_path)
@@ -136,15 +141,12 @@ def convert_sean_checkpoint(
                                                         f"(preset {preset})"}}
     if not discriminator:
         return model
-    d_path = _find_checkpoint_file(folder, "D") if folder else None
+    d_path = find_checkpoint_file(folder, "D") if folder else None
     if d_path is None:
         raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {checkpoint}")
     d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
-    # D widths and depth are independent of G's; read them from the weights (`--ndf`, `--n_layers_D`, `--num_D`).
-    prefix = "discriminator.discriminators.0.stages."
-    config.ndf = d_state[f"{prefix}0.0.weight"].shape[0]
-    config.n_layers_d = len({k[len(prefix):].split(".")[0] for k in d_state if k.startswith(prefix)}) - 1
-    config.num_d = len({k.split(".")[2] for k in d_state})
+    for name, value in multiscale_discriminator_options(d_state).items():
+        setattr(config, name, value)
     netd = SEANDiscriminator(config)
     _load_strict(netd, d_state, str(d_path))
     return model, netd.eval()

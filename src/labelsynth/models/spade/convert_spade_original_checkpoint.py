@@ -25,7 +25,14 @@ from typing import Any
 
 import torch
 
-from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
+from ...conversion_utils import (
+    find_checkpoint_file,
+    load_checked,
+    load_original_state_dict,
+    multiscale_discriminator_options,
+    run_converter_script,
+    save_converted,
+)
 from .configuration_spade import SPADE_PRESETS, SPADEConfig, resolve_preset
 from .modeling_spade import SPADEDiscriminator, SPADEModel
 
@@ -117,13 +124,6 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: 
                       "trained with (its opt.txt).")
 
 
-def _find(checkpoint: Path, name: str) -> Path | None:
-    for candidate in (checkpoint / f"latest_net_{name}.pth", *sorted(checkpoint.glob(f"*_net_{name}.pth"))):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def convert_spade_checkpoint(
     checkpoint: str | Path,
     *,
@@ -147,7 +147,7 @@ def convert_spade_checkpoint(
     """
     checkpoint = Path(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else None
-    generator_path = _find(checkpoint, "G") if folder else checkpoint
+    generator_path = find_checkpoint_file(checkpoint, "G") if folder else checkpoint
     if generator_path is None or not generator_path.is_file():
         raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth or *_net_G.pth) in {checkpoint}")
     generator_state = load_original_state_dict(generator_path)
@@ -155,7 +155,7 @@ def convert_spade_checkpoint(
 
     encoder_state = None
     if config.use_vae:
-        encoder_path = Path(encoder_path) if encoder_path else (_find(folder, "E") if folder else None)
+        encoder_path = Path(encoder_path) if encoder_path else (find_checkpoint_file(folder, "E") if folder else None)
         if encoder_path is None:
             raise FileNotFoundError(
                 f"{generator_path} is a VAE generator (its fc is a Linear layer), which needs the style encoder "
@@ -170,15 +170,12 @@ def convert_spade_checkpoint(
                                                         f"(preset {preset})"}}
     if not discriminator:
         return model
-    d_path = _find(folder, "D") if folder else None
+    d_path = find_checkpoint_file(folder, "D") if folder else None
     if d_path is None:
         raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {checkpoint}")
     d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
-    # D widths and depth are independent of G's; read them from the weights (`--ndf`, `--n_layers_D`, `--num_D`).
-    prefix = "discriminator.discriminators.0.stages."
-    config.ndf = d_state[f"{prefix}0.0.weight"].shape[0]
-    config.n_layers_d = len({k[len(prefix):].split(".")[0] for k in d_state if k.startswith(prefix)}) - 1
-    config.num_d = len({k.split(".")[2] for k in d_state})
+    for name, value in multiscale_discriminator_options(d_state).items():
+        setattr(config, name, value)
     netd = SPADEDiscriminator(config)
     _load_strict(netd, d_state, str(d_path))
     return model, netd.eval()
