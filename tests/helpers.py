@@ -3,9 +3,11 @@
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEModel
+from labelsynth.layers import winograd
 
 
 def randomize_weights(model: torch.nn.Module, seed: int = 0) -> None:
@@ -35,3 +37,9 @@ def save_model_folder(folder: Path, model: torch.nn.Module) -> Path:
     LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width}).save_pretrained(
         folder)
     return folder
+
+
+def force_winograd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Route every eligible 3x3 inference conv through Winograd F(4x4, 3x3), as the released-size models do for their
+    wide layers (the tiny test models are below `winograd_pays`' threshold)."""
+    monkeypatch.setattr(winograd, "winograd_pays", lambda *args: True)

@@ -49,3 +49,20 @@ class SelfAttention2d(nn.Module):
         attention = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # [B, HW, HW/4]
         out = self.o(torch.bmm(g, attention.transpose(1, 2)).reshape(b, c // 2, h, w))
         return self.gamma * out + x
+
+    def forward_upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward(upsample_nearest_2x(x))` computed on the coarse grid (inference; 4x fewer queries and keys).
+
+        On a 2x nearest-upsampled map the 1x1 convs commute with the upsampling, the 2x2 max-pool of a replicated
+        block returns its value (so keys and values are the coarse map's own), and the four copies of a coarse
+        pixel ask the same query: the result is the coarse result upsampled.
+
+        Shapes: `forward_upsampled(x [B, C, h, w]) -> [B, C, 2h, 2w]`.
+        """
+        b, c, h, w = x.shape
+        theta = self.theta(x).reshape(b, c // 8, h * w)
+        phi = self.phi(x).reshape(b, c // 8, h * w)
+        g = self.g(x).reshape(b, c // 2, h * w)
+        attention = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # [B, hw, hw]
+        out = self.o(torch.bmm(g, attention.transpose(1, 2)).reshape(b, c // 2, h, w))
+        return F.interpolate(self.gamma * out + x, scale_factor=2, mode="nearest")

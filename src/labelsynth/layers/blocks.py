@@ -11,6 +11,7 @@ from torch import nn
 
 from .normalization import SPADE, SemanticLayout
 from .spectral_norm import spectral_norm
+from .winograd import PreparedConv2d
 
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
@@ -28,24 +29,26 @@ def inference_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
     At inference spectral norm is a fixed rescaling, and a channels-last activation makes every call reorder an
     NCHW weight; so the normalised weight is cached in the activation's memory format (and, under autocast, in the
-    autocast dtype). Only for use without gradients.
+    autocast dtype). Large 3x3 layers on CPU run by Winograd's algorithm (`labelsynth.layers.winograd`). Only for
+    use without gradients.
     """
     device_type = x.device.type
     dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
     memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
     state = tuple((t._version, t.data_ptr()) for t in (*conv.parameters(), *conv.buffers()))
     key = (state, dtype, memory_format, x.device)
-    cached = conv.__dict__.get("_inference_weight")
+    cached = conv.__dict__.get("_inference_conv")
     if cached is None or cached[0] != key:
         weight = conv.weight.detach().to(dtype).contiguous(memory_format=memory_format)
         bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
-        cached = (key, weight, bias)
-        conv.__dict__["_inference_weight"] = cached
-    _, weight, bias = cached
-    x, padding = x.to(dtype), conv.padding
-    if conv.padding_mode != "zeros":  # reflect/replicate: pad explicitly, as nn.Conv2d does
-        x, padding = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode), 0
-    return F.conv2d(x, weight, bias, conv.stride, padding, conv.dilation, conv.groups)
+        # reflect/replicate padding is applied explicitly below, as nn.Conv2d does
+        padding = conv.padding if conv.padding_mode == "zeros" else 0
+        cached = (key, PreparedConv2d(weight, bias, conv.stride, padding, conv.dilation, conv.groups))
+        conv.__dict__["_inference_conv"] = cached
+    x = x.to(dtype)
+    if conv.padding_mode != "zeros":
+        x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+    return cached[1](x)
 
 
 class SPADEResnetBlock(nn.Module):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import randomize_weights
+from helpers import force_winograd, randomize_weights
 from PIL import Image
 
 from labelsynth import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel
@@ -76,10 +76,13 @@ def test_both_test_modes_and_noise_control() -> None:
     {"param_free_norm": "batch", "correlation_centering": "positions", "warp_upsampling": "bilinear",
      "adaptor_kernel_size": 4, "use_attention": False},
 ])
-def test_fast_path_equals_the_plain_path(overrides: dict) -> None:
+@pytest.mark.parametrize("winograd", [False, True])
+def test_fast_path_equals_the_plain_path(overrides: dict, winograd: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast path computes the same function: the correspondence agrees to 1e-4; through the randomly weighted
     translation network (activations in the hundreds) float32 rounding grows, so the images are compared with the
     plain path's own float32 error against a float64 run."""
+    if winograd:
+        force_winograd(monkeypatch)
     torch.manual_seed(0)  # spectral-norm vectors come from the global generator
     model = CoCosNetModel(CoCosNetConfig(**{**TINY, "ngf": 16, "spade_hidden_nc": 32, **overrides})).eval()
     randomize_weights(model, 0)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import force_winograd
 from sean_testing import block_labels, random_sean, tiny_config
 
 from labelsynth import SEANConfig, SEANDiscriminator, SEANModel, SEANStyles
@@ -49,7 +50,11 @@ def test_batched_class_transform_and_region_average_match_per_class_loops() -> N
 
 
 @pytest.mark.parametrize("add_noise", [False, True])
-def test_fast_path_equals_plain_path(model: SEANModel, inputs, add_noise: bool) -> None:
+@pytest.mark.parametrize("winograd", [False, True])
+def test_fast_path_equals_plain_path(model: SEANModel, inputs, add_noise: bool, winograd: bool,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if winograd:
+        force_winograd(monkeypatch)
     labels, images = inputs
     outputs = {}
     with torch.no_grad():

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from helpers import force_winograd
 
 from labelsynth import SPADEConfig, SPADEDiscriminator, SPADEModel
 
@@ -65,7 +66,10 @@ def blocky_labels(batch: int, size: tuple[int, int], high: int, seed: int = 0) -
     {"num_upsampling_layers": "most", "image_size": (256, 256), "param_free_norm": "instance"},
     {"use_vae": True, "spectral_norm": False, "param_free_norm": "batch"},
 ])
-def test_fast_path_equals_plain_path(overrides) -> None:
+@pytest.mark.parametrize("winograd", [False, True])
+def test_fast_path_equals_plain_path(overrides, winograd: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if winograd:
+        force_winograd(monkeypatch)
     config = tiny_config(**overrides)
     high = config.label_nc + int(config.contain_dontcare_label)
     labels = blocky_labels(2, tuple(config.image_size), high)

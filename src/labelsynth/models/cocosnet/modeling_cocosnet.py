@@ -30,6 +30,7 @@ from ...layers.blocks import SPADEResnetBlock, inference_conv, maybe_spectral_no
 from ...layers.discriminators import MultiscaleDiscriminator
 from ...layers.normalization import SPADE, SemanticLayout
 from ...layers.onehot import onehot_conv2d
+from ...layers.winograd import PreparedConv2d
 from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, one_hot_channels
 from .configuration_cocosnet import CoCosNetConfig
 
@@ -331,17 +332,18 @@ class GuidedLayout:
         return self._levels[size]
 
 
-def _fused_gamma_beta(spade: SPADE) -> tuple[torch.Tensor, torch.Tensor]:
-    """`cat(W_gamma, W_beta)` (channels-last) and `cat(b_gamma + 1, b_beta)`, cached until a weight changes."""
+def _fused_gamma_beta(spade: SPADE) -> PreparedConv2d:
+    """The conv `cat(W_gamma, W_beta)` (channels-last) with bias `cat(b_gamma + 1, b_beta)`, cached until a weight
+    changes."""
     params = (spade.mlp_gamma.weight, spade.mlp_gamma.bias, spade.mlp_beta.weight, spade.mlp_beta.bias)
     key = tuple((p._version, p.data_ptr(), p.dtype) for p in params)
     cached = spade.__dict__.get("_fused_gamma_beta")
     if cached is None or cached[0] != key:
         weight = torch.cat([params[0], params[2]]).detach().contiguous(memory_format=torch.channels_last)
         bias = torch.cat([params[1] + 1, params[3]]).detach()
-        cached = (key, weight, bias)
+        cached = (key, PreparedConv2d(weight, bias))
         spade.__dict__["_fused_gamma_beta"] = cached
-    return cached[1], cached[2]
+    return cached[1]
 
 
 def _guided_spade(spade: SPADE, x: torch.Tensor, normalized: torch.Tensor, layout: GuidedLayout) -> torch.Tensor:
@@ -353,9 +355,9 @@ def _guided_spade(spade: SPADE, x: torch.Tensor, normalized: torch.Tensor, layou
         hidden = torch.relu_(inference_conv(shared, guide))
     else:
         hidden = torch.relu_(onehot_conv2d(channels, shared.weight, shared.bias, dense=guide, padding_mode="reflect"))
-    weight, bias = _fused_gamma_beta(spade)
-    pad = weight.shape[-1] // 2
-    gamma_beta = F.conv2d(F.pad(hidden, (pad,) * 4, mode="reflect"), weight, bias)
+    gamma_beta_conv = _fused_gamma_beta(spade)
+    pad = gamma_beta_conv.weight.shape[-1] // 2
+    gamma_beta = gamma_beta_conv(F.pad(hidden, (pad,) * 4, mode="reflect"))
     scale, shift = gamma_beta.chunk(2, dim=1)
     return torch.addcmul(shift, normalized, scale)
 
@@ -383,9 +385,7 @@ def _fast_generator_forward(generator: CoCosNetGenerator, layout: GuidedLayout) 
     x = _fast_block(generator.G_middle_1, x, layout)
     x = _fast_block(generator.up_0, generator._up(x), layout)
     x = _fast_block(generator.up_1, generator._up(x), layout)
-    x = generator._up(x)
-    if generator.attn is not None:
-        x = generator.attn(x)
+    x = generator.attn.forward_upsampled(x) if generator.attn is not None else generator._up(x)
     x = _fast_block(generator.up_2, x.contiguous(memory_format=torch.channels_last), layout)
     x = _fast_block(generator.up_3, generator._up(x), layout)
     return torch.tanh(inference_conv(generator.conv_img, F.leaky_relu(x, 0.2)))
@@ -396,27 +396,33 @@ def _box_sum(x: torch.Tensor, k: int) -> torch.Tensor:
     return F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=True) * (k * k)
 
 
-def _shifted_gram_correlation(theta: torch.Tensor, phi: torch.Tensor, k: int) -> torch.Tensor:
+def _shifted_gram_correlation(theta: torch.Tensor, phi: torch.Tensor, k: int, temperature: float) -> torch.Tensor:
     """Cosine similarity `[B, hw, hw]` of the channel-centred k x k neighbourhood vectors of `theta` and `phi`
-    (`[B, C, h, w]`, zeros outside the image), as `_unfolded` + matmul computes it.
+    (`[B, C, h, w]`, zeros outside the image), divided by `temperature`, as `_unfolded` + matmul computes it.
 
     With a_i the unfolded vector of position i (D = C k^2 entries) and m_i its mean:
     `<a_i - m_i, b_j - m_j> = sum_t <theta(i + t), phi(j + t)> - D m_i m_j`, and the sum over the taps t is the
-    Gram matrix of the C-channel features summed along k^2 diagonal shifts.
+    Gram matrix of the C-channel features summed along k^2 diagonal shifts. The shifts are separable (the sum over
+    the k x k taps is the sum over the k row offsets of the sum over the k column offsets), so two passes of k
+    shifted adds do it; every step works in place on two hw x hw buffers (64 MiB each at 256 x 256).
     """
     b, c, h, w = theta.shape
-    pad = k // 2
     depth = c * k * k
-    gram = torch.bmm(theta.flatten(2).transpose(1, 2), phi.flatten(2)).view(b, h, w, h, w)
-    gram = F.pad(gram, (pad, pad, pad, pad))  # pads the exemplar's (y, x)
-    gram = F.pad(gram.permute(0, 3, 4, 1, 2), (pad, pad, pad, pad)).permute(0, 3, 4, 1, 2)  # and the label's
-    dots = gram[:, pad:pad + h, pad:pad + w, pad:pad + h, pad:pad + w].clone()
-    for dy in range(-pad, pad + 1):
-        for dx in range(-pad, pad + 1):
-            if dy or dx:
-                dots += gram[:, pad + dy:pad + dy + h, pad + dx:pad + dx + w, pad + dy:pad + dy + h,
-                             pad + dx:pad + dx + w]
-    dots = dots.view(b, h * w, h * w)
+    gram = torch.bmm(theta.flatten(2).transpose(1, 2), phi.flatten(2))  # [B, hw (label), hw (exemplar)]
+    summed, source = gram.clone(), gram
+    for axis in (2, 1):  # columns (x), then rows (y), of both positions in the [B, h, w, h, w] view
+        size = (w, h)[axis == 1]
+        target, src = summed.view(b, h, w, h, w), source.view(b, h, w, h, w)
+        for shift in range(1, k // 2 + 1):
+            ahead = [slice(None)] * 5
+            behind = [slice(None)] * 5
+            ahead[axis] = ahead[axis + 2] = slice(shift, size)
+            behind[axis] = behind[axis + 2] = slice(0, size - shift)
+            target[tuple(behind)] += src[tuple(ahead)]
+            target[tuple(ahead)] += src[tuple(behind)]
+        if axis == 2:
+            source, summed = summed, gram.copy_(summed)  # the row pass reads the column sums, writes over gram
+    dots = summed
 
     def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = _box_sum(x.sum(1, keepdim=True), k).flatten(1) / depth
@@ -426,8 +432,8 @@ def _shifted_gram_correlation(theta: torch.Tensor, phi: torch.Tensor, k: int) ->
 
     mean_t, norm_t = stats(theta)
     mean_p, norm_p = stats(phi)
-    dots -= depth * mean_t[:, :, None] * mean_p[:, None, :]
-    return dots / (norm_t[:, :, None] * norm_p[:, None, :])
+    dots.baddbmm_(mean_t[:, :, None], mean_p[:, None, :], alpha=-depth)
+    return dots.div_(norm_t[:, :, None]).div_(norm_p[:, None, :] * temperature)
 
 
 def _fast_adaptor(adaptor: DomainAdaptor, first_layer: torch.Tensor,
@@ -444,25 +450,30 @@ def _fast_adaptor(adaptor: DomainAdaptor, first_layer: torch.Tensor,
 _CHANNEL_ALIGNMENT = 16  # oneDNN's convolutions are much faster on channel counts that are multiples of 16
 
 
-def _padded_block_weights(block: CorrespondenceResidualBlock, channels: int) -> tuple[torch.Tensor, ...]:
+def _padded_block_convs(block: CorrespondenceResidualBlock, channels: int) -> tuple[PreparedConv2d, PreparedConv2d]:
     """The block's convs zero-padded to `channels` in and out (channels-last), cached until a weight changes."""
     params = (block.conv1.weight, block.conv1.bias, block.conv2.weight, block.conv2.bias)
     key = (channels, *((p._version, p.data_ptr(), p.dtype) for p in params))
-    cached = block.__dict__.get("_padded_weights")
+    cached = block.__dict__.get("_padded_convs")
     if cached is None or cached[0] != key:
         extra = channels - params[0].shape[0]
-        padded = []
-        for weight, bias in (params[:2], params[2:]):
-            weight = F.pad(weight.detach(), (0, 0, 0, 0, 0, extra, 0, extra))
-            padded += [weight.contiguous(memory_format=torch.channels_last), F.pad(bias.detach(), (0, extra))]
-        cached = (key, *padded)
-        block.__dict__["_padded_weights"] = cached
-    return cached[1:]
+        convs = tuple(
+            PreparedConv2d(F.pad(weight.detach(), (0, 0, 0, 0, 0, extra, 0, extra)).contiguous(
+                memory_format=torch.channels_last), F.pad(bias.detach(), (0, extra)))
+            for weight, bias in (params[:2], params[2:]))
+        cached = (key, convs)
+        block.__dict__["_padded_convs"] = cached
+    return cached[1]
 
 
 def _instance_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-    return (x - mean) * torch.rsqrt(var + eps)
+    """`F.instance_norm(x)` of a channels-last `x [B, C, H, W]` by two-pass statistics over the pixels (several
+    times faster on CPU than `torch.var_mean` over the strided spatial dimensions)."""
+    b, c, h, w = x.shape
+    pixels = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    centred = pixels - pixels.mean(dim=1, keepdim=True)
+    var = (centred * centred).mean(dim=1, keepdim=True)
+    return (centred * torch.rsqrt(var + eps)).view(b, h, w, c).permute(0, 3, 1, 2)
 
 
 def _fast_mix(network: CorrespondenceNetwork, features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -474,10 +485,9 @@ def _fast_mix(network: CorrespondenceNetwork, features: torch.Tensor, mask: torc
     padded = -(-num // _CHANNEL_ALIGNMENT) * _CHANNEL_ALIGNMENT
     x = F.pad(x, (0, 0, 0, 0, 0, padded - num)).contiguous(memory_format=torch.channels_last)
     for block in network.blocks:
-        w1, b1, w2, b2 = _padded_block_weights(block, padded)
-        out = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), w1, b1)
-        out = block.prelu(_instance_norm(out))
-        out = _instance_norm(F.conv2d(F.pad(out, (1, 1, 1, 1), mode="reflect"), w2, b2))
+        conv1, conv2 = _padded_block_convs(block, padded)
+        out = block.prelu(_instance_norm(conv1(F.pad(x, (1, 1, 1, 1), mode="reflect"))))
+        out = _instance_norm(conv2(F.pad(out, (1, 1, 1, 1), mode="reflect")))
         x = block.prelu(out + x)
     return x[:, :num]
 
@@ -506,7 +516,7 @@ def _fast_correspondence(network: CorrespondenceNetwork, channels: torch.Tensor,
     exemplar_mixed = _fast_mix(network, exemplar_features, exemplar_mask)
     theta, phi = network.theta(label_mixed), network.phi(exemplar_mixed)
     if config.correlation_centering == "channels":
-        logits = _shifted_gram_correlation(theta, phi, config.match_kernel).div_(config.correlation_temperature)
+        logits = _shifted_gram_correlation(theta, phi, config.match_kernel, config.correlation_temperature)
     else:
         logits = torch.matmul(network._unfolded(theta).transpose(1, 2), network._unfolded(phi)) / config.correlation_temperature
     weights = torch.softmax(logits, dim=-1)
