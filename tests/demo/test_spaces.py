@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import runpy
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from labelsynth import SPADEModel, get_label_space
 from labelsynth.demo.examples import draw_example
 from labelsynth.demo.spaces import GRADIO_SDK_VERSION, MODEL_ENV, render_repository_files
 from labelsynth.examples import BUILTIN_MODEL, example_paths
-from labelsynth.hub.registry import CHECKPOINTS, card_kwargs, get_checkpoint
+from labelsynth.hub.registry import CHECKPOINTS, card_kwargs, checkpoint_model_class, get_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = render_repository_files()
@@ -71,6 +72,10 @@ def test_every_checkpoint_has_card_and_space_with_hub_metadata() -> None:
         assert facts["paper_row"] in text and f"arXiv:{facts['arxiv']}" in text and "## Citation" in text
         assert f"**Original code:** {facts['repo']}" in text
         assert ("non-commercial" in FILES[f"demos/{entry.id}/README.md"]) == ("-nc" in facts["license"])
+        # The usage snippet passes only inputs the model's pipeline takes (CoCosNet an exemplar, SEAN a style image).
+        model_class = checkpoint_model_class(entry)
+        call = re.search(r'image = pipe\("label.png", (.*)\)  # PIL.Image', text).group(1)
+        assert {name for name in re.findall(r"(\w+)=", call)} <= set(model_class.pipeline_inputs) | {"seed"}, call
         if entry.local_path is None:  # converted official weights: the card records the converter's parity check
             assert f"labelsynth convert {entry.model_class[:-5].lower()} " in text
             assert "max abs difference" in text and "equal" in text

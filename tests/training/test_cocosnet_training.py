@@ -114,7 +114,7 @@ def test_tiny_model_learns_on_real_samples(ade_rows) -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert {"G_domain", "G_warp_mask", "G_L1"} <= set(logs) and float(logs["G_GAN"]) == 0.0
+    assert {"G_domain", "G_warp_mask", "G_L1"} <= set(logs) and not {"G_GAN", "G_GAN_Feat"} & set(logs)
     after = training_psnr()
     print(f"training-pair PSNR: init {before:.2f} dB, after 30 steps {after:.2f} dB, mean colour {mean_colour:.2f} dB")
     assert after > before + 4, (before, after)

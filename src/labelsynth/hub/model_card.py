@@ -120,6 +120,9 @@ class ModelCardInfo:
         tags: Extra Hub tags (e.g. ``("gaugan",)``).
         paper_metrics: Figures reported by the paper; only what the caller copies from it, never estimated.
         limitations: Extra architecture-specific limitation bullets.
+        usage_arguments: Keyword arguments of the pipeline call in the card's usage snippet, after the label map
+            (models that need more than a label map name their inputs here).
+        usage_note: What those inputs are, printed under the snippet.
     """
 
     architecture: str
@@ -135,6 +138,8 @@ class ModelCardInfo:
     tags: tuple[str, ...] = ()
     paper_metrics: tuple[MetricResult, ...] = field(default_factory=tuple)
     limitations: tuple[str, ...] = ()
+    usage_arguments: str = "seed=0"
+    usage_note: str | None = None
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalise sequences/dicts passed by callers into tuples of MetricResult.

@@ -39,11 +39,11 @@ def inference_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     key = (state, dtype, memory_format, x.device)
     cached = conv.__dict__.get("_inference_conv")
     if cached is None or cached[0] != key:
-        weight = conv.weight.detach().to(dtype).contiguous(memory_format=memory_format)
+        weight = conv.weight.detach().to(dtype)
         bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
         # reflect/replicate padding is applied explicitly below, as nn.Conv2d does
         padding = conv.padding if conv.padding_mode == "zeros" else 0
-        cached = (key, PreparedConv2d(weight, bias, conv.stride, padding, conv.dilation, conv.groups))
+        cached = (key, PreparedConv2d(weight, bias, conv.stride, padding, conv.dilation, conv.groups, memory_format))
         conv.__dict__["_inference_conv"] = cached
     x = x.to(dtype)
     if conv.padding_mode != "zeros":

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PreparedConv2d", "winograd_conv3x3", "winograd_pays", "winograd_weight"]
+__all__ = ["PreparedConv2d", "set_winograd_enabled", "winograd_conv3x3", "winograd_pays", "winograd_weight"]
 
 _TILE = 4  # output tile m; the input tile is m + 2 = 6
 # G (6x3) of F(4, 3) with points 0, 1, -1, 1/2, -1/2 and infinity; B^T and A^T are applied in factored form by
@@ -73,9 +73,9 @@ def winograd_pays(in_channels: int, out_channels: int, height: int, width: int) 
     """Whether F(4x4, 3x3) beats oneDNN's direct convolution for this layer (float32, CPU).
 
     The saving grows with C_in * C_out, the transforms' cost with C_in + C_out (per pixel), and small layers pay the
-    fixed cost of ~250 tensor operations. Measured on 2 AMD EPYC cores (`benchmarks/winograd.py`): 416 -> 416 and
-    512 -> 512 at 64x64 run 2.1x and 2.3x faster, 128 -> 1024 at 64x64 1.6x; 128 -> 128 at 256x256 and
-    128 -> 2048 at 16x16 run slower and stay direct.
+    fixed cost of ~250 tensor operations. Measured on 2 AMD EPYC cores (`benchmarks/bench_winograd.py`): 416 -> 416
+    and 512 -> 512 at 64x64 run 2.2x and 2.4x faster, 128 -> 1024 at 64x64 1.9x, 1024 -> 1024 at 16x16 1.9x;
+    128 -> 128 at 256x256 (0.75x) and 128 -> 2048 at 16x16 (0.7x) stay direct.
     """
     return (in_channels * out_channels >= 80 * (in_channels + out_channels)
             and in_channels * out_channels * height * width >= 2 ** 27)
@@ -91,7 +91,8 @@ def winograd_weight(weight: torch.Tensor) -> torch.Tensor:
     return transformed.reshape(len(_G) ** 2, *weight.shape[:2], 1, 1).to(weight.dtype).contiguous()
 
 
-def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor,
+                     bias: torch.Tensor | None = None) -> torch.Tensor:
     """`F.conv2d(x, weight, bias)` (stride 1, no padding) for a 3x3 `weight`, given `winograd_weight(weight)`.
 
     Args:
@@ -151,35 +152,53 @@ def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor, bias: to
 
 class PreparedConv2d:
     """A convolution's weights prepared for inference: `prepared(x)` is `F.conv2d(x, weight, bias, ...)`, by
-    F(4x4, 3x3) where `winograd_pays` (float32 on CPU; the transformed weight, 4x the size of the 3x3 one, is made on
-    first use) and directly otherwise.
+    F(4x4, 3x3) where `winograd_pays` (float32 on CPU, without gradients, while `set_winograd_enabled(True)`), and
+    directly otherwise. Both forms of the weight are made on first use only: the transformed one (4x the size of
+    the 3x3 weight) where Winograd runs, the direct one in `memory_format` where it does not.
 
     Args:
-        weight (`Tensor[C_out, C_in, k, k]`), bias (`Tensor[C_out]`, *optional*): detached inference weights (in the
-            memory format the direct convolution should use).
+        weight (`Tensor[C_out, C_in, k, k]`), bias (`Tensor[C_out]`, *optional*): detached inference weights.
         stride, padding, dilation, groups: as `F.conv2d`; Winograd applies to stride 1, dilation 1, one group and
             zero padding 0 or 1.
+        memory_format: layout of the weight the direct convolution gets (channels-last for channels-last
+            activations, so that oneDNN does not reorder it at every call).
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int | tuple[int, int] = 1,
-                 padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, groups: int = 1):
+                 padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, groups: int = 1,
+                 memory_format: torch.memory_format = torch.channels_last):
         self.weight, self.bias = weight, bias
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.memory_format = memory_format
         pad = _pair(padding)
         self._winograd_padding = pad[0] if (
             weight.shape[-2:] == (3, 3) and _pair(stride) == (1, 1) and _pair(dilation) == (1, 1) and groups == 1
             and pad[0] == pad[1] and pad[0] in (0, 1)) else None
         self._winograd_weight: torch.Tensor | None = None
+        self._direct_weight: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         pad = self._winograd_padding
-        if (pad is not None and x.device.type == "cpu" and x.dtype == torch.float32
+        if (pad is not None and _ENABLED and x.device.type == "cpu" and x.dtype == torch.float32
                 and self.weight.dtype == torch.float32 and not torch.is_grad_enabled()
                 and winograd_pays(self.weight.shape[1], self.weight.shape[0], x.shape[-2], x.shape[-1])):
             if self._winograd_weight is None:
                 self._winograd_weight = winograd_weight(self.weight)
             return winograd_conv3x3(F.pad(x, (pad,) * 4) if pad else x, self._winograd_weight, self.bias)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self._direct_weight is None:
+            self._direct_weight = self.weight.contiguous(memory_format=self.memory_format)
+        return F.conv2d(x, self._direct_weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+_ENABLED = True
+
+
+def set_winograd_enabled(enabled: bool) -> None:
+    """Switch Winograd convolutions on (the default) or off for every `PreparedConv2d`, e.g. to save the memory of
+    the transformed weights (about 1.6 GB for CoCosNet) at the cost of speed. Already transformed weights stay
+    cached until the model's fast-path caches are rebuilt."""
+    global _ENABLED
+    _ENABLED = bool(enabled)
 
 
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:

@@ -256,10 +256,13 @@ class CoCosNetTrainingModule(GANTrainingModule):
         semantics = self._semantics(batch["label_map"])
         output = self._generate(generator, batch, output_warped_label=self.weight_mask > 0, alignment_image=real)
         fake = output.images
-        pred_fake, pred_real = self._discriminate(discriminator, semantics, fake, real)
-        terms = {"G_GAN": self.gan_loss.generator_loss(pred_fake) * self.weight_gan}
-        if self.lambda_feat > 0:
-            terms["G_GAN_Feat"] = feature_matching_loss(pred_fake, pred_real) * self.lambda_feat
+        terms = {}
+        if self.weight_gan > 0 or self.lambda_feat > 0:  # without adversarial terms the discriminator is not run
+            pred_fake, pred_real = self._discriminate(discriminator, semantics, fake, real)
+            if self.weight_gan > 0:
+                terms["G_GAN"] = self.gan_loss.generator_loss(pred_fake) * self.weight_gan
+            if self.lambda_feat > 0:
+                terms["G_GAN_Feat"] = feature_matching_loss(pred_fake, pred_real) * self.lambda_feat
         if self.novgg_featpair > 0:
             terms["G_domain"] = F.l1_loss(output.label_features, output.alignment_features) * self.novgg_featpair
         self_reference = batch["self_reference"].float().view(-1, 1, 1, 1)

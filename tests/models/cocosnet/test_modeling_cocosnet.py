@@ -120,6 +120,8 @@ def test_bad_inputs_are_explained() -> None:
         model(labels, exemplar=torch.zeros(1, 3, 32, 32))
     with pytest.raises(ValueError, match="divisible by 32"):
         model(blocky_labels(batch=1, size=48), exemplar=torch.zeros(1, 3, 48, 48))
+    with pytest.raises(ValueError, match="at least 64"):  # a 1x1 starting grid cannot be reflection-padded
+        model(blocky_labels(batch=1, size=32), exemplar=torch.zeros(1, 3, 32, 32))
     with pytest.raises(ValueError, match="exemplar_label_map has shape"):
         model(labels, exemplar=exemplar, exemplar_label_map=blocky_labels(batch=1, size=32))
     with pytest.raises(ValueError, match="outside the model's label range"):
@@ -130,6 +132,8 @@ def test_bad_inputs_are_explained() -> None:
         CoCosNetConfig(use_instance_edges=True)
     with pytest.raises(ValueError, match="divisible by 32"):
         CoCosNetConfig(image_size=(100, 64))
+    with pytest.raises(ValueError, match="at least 64"):
+        CoCosNetConfig(image_size=(32, 64))
 
 
 def _load(samples_dir, stem: str, size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:

@@ -135,9 +135,10 @@ class CoCosNetConfig(LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
-        if self.image_size[0] % 32 or self.image_size[1] % 32:
-            raise ValueError(f"image_size {tuple(self.image_size)} must be divisible by 32 (the translation network "
-                             "starts from a grid 32x smaller)")
+        if self.image_size[0] % 32 or self.image_size[1] % 32 or min(self.image_size) < 64:
+            raise ValueError(f"image_size {tuple(self.image_size)} must be divisible by 32 and at least 64 (the "
+                             "translation network starts from a grid 32x smaller, which reflection padding needs "
+                             "to be at least 2x2)")
 
     @property
     def correspondence_size(self) -> tuple[int, int]:

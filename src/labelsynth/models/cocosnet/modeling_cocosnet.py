@@ -301,8 +301,11 @@ class CoCosNetGenerator(nn.Module):
 #   * the 3x3-neighbourhood cosine correlation is computed from one 256-channel Gram matrix shifted over the 9 taps
 #     instead of a 2304-channel matrix product (9x fewer multiply-adds), with the neighbourhood means and norms from
 #     box sums;
+#   * the self-attention sees a 2x nearest-upsampled map, so it runs on the coarse grid (`forward_upsampled`);
+#   * wide 3x3 convolutions run by Winograd's F(4x4, 3x3) (`labelsynth.layers.winograd`, through `PreparedConv2d`);
 #   * gamma and beta of every SPADE layer are one convolution, activations are channels-last, spectral-norm weights
-#     are computed once, the correspondence's 407-channel residual blocks run zero-padded to 416 channels.
+#     are computed once, norm statistics are two-pass means over contiguous channels, the correspondence's
+#     407-channel residual blocks run zero-padded to 416 channels.
 class GuidedLayout:
     """A SPADE condition for the fast path: label ids (optional) and dense guidance channels, per resolution.
 
@@ -333,13 +336,12 @@ class GuidedLayout:
 
 
 def _fused_gamma_beta(spade: SPADE) -> PreparedConv2d:
-    """The conv `cat(W_gamma, W_beta)` (channels-last) with bias `cat(b_gamma + 1, b_beta)`, cached until a weight
-    changes."""
+    """The conv `cat(W_gamma, W_beta)` with bias `cat(b_gamma + 1, b_beta)`, cached until a weight changes."""
     params = (spade.mlp_gamma.weight, spade.mlp_gamma.bias, spade.mlp_beta.weight, spade.mlp_beta.bias)
     key = tuple((p._version, p.data_ptr(), p.dtype) for p in params)
     cached = spade.__dict__.get("_fused_gamma_beta")
     if cached is None or cached[0] != key:
-        weight = torch.cat([params[0], params[2]]).detach().contiguous(memory_format=torch.channels_last)
+        weight = torch.cat([params[0], params[2]]).detach()
         bias = torch.cat([params[1] + 1, params[3]]).detach()
         cached = (key, PreparedConv2d(weight, bias))
         spade.__dict__["_fused_gamma_beta"] = cached
@@ -451,15 +453,14 @@ _CHANNEL_ALIGNMENT = 16  # oneDNN's convolutions are much faster on channel coun
 
 
 def _padded_block_convs(block: CorrespondenceResidualBlock, channels: int) -> tuple[PreparedConv2d, PreparedConv2d]:
-    """The block's convs zero-padded to `channels` in and out (channels-last), cached until a weight changes."""
+    """The block's convs zero-padded to `channels` in and out, cached until a weight changes."""
     params = (block.conv1.weight, block.conv1.bias, block.conv2.weight, block.conv2.bias)
     key = (channels, *((p._version, p.data_ptr(), p.dtype) for p in params))
     cached = block.__dict__.get("_padded_convs")
     if cached is None or cached[0] != key:
         extra = channels - params[0].shape[0]
         convs = tuple(
-            PreparedConv2d(F.pad(weight.detach(), (0, 0, 0, 0, 0, extra, 0, extra)).contiguous(
-                memory_format=torch.channels_last), F.pad(bias.detach(), (0, extra)))
+            PreparedConv2d(F.pad(weight.detach(), (0, 0, 0, 0, 0, extra, 0, extra)), F.pad(bias.detach(), (0, extra)))
             for weight, bias in (params[:2], params[2:]))
         cached = (key, convs)
         block.__dict__["_padded_convs"] = cached
@@ -579,12 +580,18 @@ COCOSNET_CARD_INFO = ModelCardInfo(
         {"dataset": "ADE20K", "metric": "FID", "value": 26.4, "source": "CoCosNet paper, Table 1"},
         {"dataset": "ADE20K", "metric": "SWD", "value": 10.5, "source": "CoCosNet paper, Table 1"},
     ),
+    usage_arguments='exemplar="photo.jpg", exemplar_label_map="photo_label.png"',
+    usage_note=(
+        "`photo.jpg` is the exemplar whose appearance is warped onto the label map, `photo_label.png` its label map "
+        "in the same label space (optional: without it the correspondence sees seeded noise instead, the "
+        "noise_for_mask mode, best with a model trained for it)."
+    ),
     limitations=(
-        "Every image needs an exemplar photo: `pipe(\"label.png\", exemplar=\"photo.jpg\", "
-        "exemplar_label_map=\"photo_label.png\")`; without the exemplar's label map the correspondence sees noise "
-        "instead (the noise_for_mask mode, best with a model trained for it).",
-        "The correspondence is a 4096 x 4096 matrix at 256 x 256 (64 MiB per image) and grows with the square of "
-        "the pixel count.",
+        ("The correspondence is a 4096 x 4096 matrix at 256 x 256 (64 MiB per image) and grows with the square of "
+         "the pixel count."),
+        ("The CPU fast path keeps Winograd-transformed copies of the wide 3x3 layers (1.6 GB next to the 0.6 GB "
+         "of weights); `labelsynth.layers.winograd.set_winograd_enabled(False)` or `model.fast_inference = False` "
+         "run without them."),
     ),
 )
 
@@ -635,11 +642,12 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
 
     def _check_size(self, size: tuple[int, int]) -> None:
         factor = max(32, 4 * self.config.warp_stride)
-        if size[0] % factor or size[1] % factor:
+        if size[0] % factor or size[1] % factor or min(size) < 2 * factor:
             expected = tuple(self.config.image_size)
             raise ValueError(
-                f"label_map is {size[0]}x{size[1]} (HxW); CoCosNet needs sizes divisible by {factor}; its native size "
-                f"is {expected[0]}x{expected[1]} (LabelMapProcessor resizes to it)"
+                f"label_map is {size[0]}x{size[1]} (HxW); CoCosNet needs sizes divisible by {factor} and at least "
+                f"{2 * factor} (its reflection padding needs a 2x2 starting grid); its native size is "
+                f"{expected[0]}x{expected[1]} (LabelMapProcessor resizes to it)"
             )
 
     def _exemplar(self, exemplar: torch.Tensor | None, batch_size: int, size: tuple[int, int]) -> torch.Tensor:

@@ -167,6 +167,12 @@ SEAN_CARD_INFO = ModelCardInfo(
         {"dataset": "CelebAMask-HQ", "metric": "FID (reconstruction)", "value": 17.66,
          "source": "SEAN paper, Table 1"},
     ),
+    usage_arguments='style_image="face.jpg", seed=0',
+    usage_note=(
+        "`face.jpg` gives the style: one code per region is encoded from it (with its own label map as "
+        "`style_label_map=`, or the label map itself when omitted). The seed drives the noise injection; "
+        "`add_noise=False` turns it off."
+    ),
 )
 
 
