@@ -79,6 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     losses.add_argument("--weight_perceptual", type=float, default=0.01)
     losses.add_argument("--ctx_w", type=float, default=1.0, help="contextual loss = lambda_vgg * ctx_w")
     losses.add_argument("--weight_mask", type=float, default=100.0, help="warped label map NLL")
+    losses.add_argument("--warp_cycle_w", type=float, default=0.0,
+                        help="warp-cycle L1: exemplar warped to the label map and back vs the pooled exemplar")
+    losses.add_argument("--warp_self_w", type=float, default=0.0,
+                        help="L1 of the warped exemplar to the real image on self-reference samples")
     losses.add_argument("--lambda_l1", type=float, default=0.0,
                         help="L1 to the real image on self-reference samples (not in CoCosNet; helps tiny runs)")
     losses.add_argument("--vgg_weights", default=None,
@@ -121,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         model, discriminator, processor, vgg=vgg, vgg_preprocessing=args.vgg_preprocessing, weight_gan=args.weight_gan,
         lambda_feat=args.lambda_feat, novgg_featpair=args.novgg_featpair, lambda_vgg=args.lambda_vgg,
         fm_ratio=args.fm_ratio, weight_perceptual=args.weight_perceptual, ctx_w=args.ctx_w,
-        weight_mask=args.weight_mask, lambda_l1=args.lambda_l1)
+        weight_mask=args.weight_mask, lambda_l1=args.lambda_l1, warp_cycle_w=args.warp_cycle_w,
+        warp_self_w=args.warp_self_w)
 
     rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
                                  label_space=config.label_space)

@@ -76,6 +76,27 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(4 / ((a.clamp(-1, 1) - b) ** 2).mean()))
 
 
+def test_optional_warp_losses_reach_the_correspondence(ade_rows) -> None:
+    """The original's optional warp-cycle and warp-self terms: present when weighted, positive, and their gradients
+    reach the correspondence network (the matching projections)."""
+    torch.manual_seed(0)
+    config = CoCosNetConfig(ngf=8, ndf=8, spade_hidden_nc=16, image_size=(64, 64))
+    model, netd = CoCosNetModel(config), CoCosNetDiscriminator(config)
+    module = CoCosNetTrainingModule(model, netd, LabelMapProcessor(label_space="ade20k"), vgg=None, weight_gan=0.0,
+                                    lambda_feat=0.0, novgg_featpair=0.0, weight_mask=0.0, warp_cycle_w=1.0,
+                                    warp_self_w=1.0)
+    crop = PairedTransform(size=(64, 64), label_space="ade20k", passthrough_columns=(), flip=False)
+    transform = ExemplarPairTransform(ade_rows, crop, {}, real_reference_probability=0.5)
+    batch = module.collate_fn([transform.apply(ade_rows[i], rng=random.Random(i)) for i in range(2)])
+    model.train()
+    loss, logs = module.generator_loss(model, netd, batch)
+    assert set(logs) == {"G_warp_cycle", "G_warp_self"}
+    assert all(float(v) > 0 for v in logs.values())
+    loss.backward()
+    assert model.correspondence.theta.weight.grad.abs().sum() > 0
+    assert model.correspondence.phi.weight.grad.abs().sum() > 0
+
+
 def test_tiny_model_learns_on_real_samples(ade_rows) -> None:
     """Training-pair PSNR of a tiny CoCosNet rises well above its initialisation and a mean-colour image.
 

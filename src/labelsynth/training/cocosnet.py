@@ -22,6 +22,10 @@ term                                what                                        
 ``G_warp_mask``                     NLL of the warped exemplar label map vs. the label     100
                                     map (classes absent from the exemplar and class 0
                                     ignored)
+``G_warp_cycle`` (optional)         L1 of the exemplar warped to the label map and back    0
+                                    to the 4x-pooled exemplar (``warp_cycle_w``)
+``G_warp_self`` (optional)          L1 of the warped exemplar to the real image,           0
+                                    self-reference samples only (``warp_self_w``)
 ==================================  ====================================================  ========
 
 Discriminator: hinge on real and fake, times 10. VGG inputs: CoCosNet's own Caffe-style `vgg19_conv.pth`
@@ -222,6 +226,10 @@ class CoCosNetTrainingModule(GANTrainingModule):
         vgg_preprocessing: "caffe" for CoCosNet's `vgg19_conv.pth`, "imagenet" for torchvision weights.
         lambda_l1: an extra L1 to the real image on self-reference samples (0 in CoCosNet; steadies tiny runs
             without VGG weights).
+        warp_cycle_w: the original's optional warp-cycle loss: L1 between the 4x-pooled exemplar and the warped
+            exemplar carried back by the reverse correspondence (0 in the released ADE20K recipe).
+        warp_self_w: the original's optional warp-self loss: L1 between the warped exemplar and the real image on
+            self-reference samples (0 in the released recipe).
         The other weights are named as the original's options.
     """
 
@@ -229,7 +237,8 @@ class CoCosNetTrainingModule(GANTrainingModule):
                  vgg: VGG19 | None = None, vgg_preprocessing: str = "caffe", gan_mode: str = "hinge",
                  weight_gan: float = 10.0, lambda_feat: float = 10.0, novgg_featpair: float = 10.0,
                  lambda_vgg: float = 10.0, fm_ratio: float = 0.1, weight_perceptual: float = 0.01,
-                 ctx_w: float = 1.0, weight_mask: float = 100.0, lambda_l1: float = 0.0):
+                 ctx_w: float = 1.0, weight_mask: float = 100.0, lambda_l1: float = 0.0, warp_cycle_w: float = 0.0,
+                 warp_self_w: float = 0.0):
         super().__init__()
         self.generator, self.discriminator, self.processor = model, discriminator, processor
         self.vgg = _VGGFeatures(vgg, vgg_preprocessing) if vgg is not None else None
@@ -237,6 +246,7 @@ class CoCosNetTrainingModule(GANTrainingModule):
         self.weight_gan, self.lambda_feat, self.novgg_featpair = weight_gan, lambda_feat, novgg_featpair
         self.lambda_vgg, self.fm_ratio, self.weight_perceptual, self.ctx_w = lambda_vgg, fm_ratio, weight_perceptual, ctx_w
         self.weight_mask, self.lambda_l1 = weight_mask, lambda_l1
+        self.warp_cycle_w, self.warp_self_w = warp_cycle_w, warp_self_w
 
     def _semantics(self, label_map: torch.Tensor) -> torch.Tensor:
         return self.generator.build_semantic_input(label_map)
@@ -254,7 +264,8 @@ class CoCosNetTrainingModule(GANTrainingModule):
     def generator_loss(self, generator, discriminator, batch):
         real = batch["pixel_values"]
         semantics = self._semantics(batch["label_map"])
-        output = self._generate(generator, batch, output_warped_label=self.weight_mask > 0, alignment_image=real)
+        output = self._generate(generator, batch, output_warped_label=self.weight_mask > 0,
+                                output_warp_cycle=self.warp_cycle_w > 0, alignment_image=real)
         fake = output.images
         terms = {}
         if self.weight_gan > 0 or self.lambda_feat > 0:  # without adversarial terms the discriminator is not run
@@ -288,6 +299,11 @@ class CoCosNetTrainingModule(GANTrainingModule):
             exemplar_label = self.generator.prepare_label_channels(batch["exemplar_label_map"])
             terms["G_warp_mask"] = warp_mask_loss(output.warped_exemplar_label, label, exemplar_label) * \
                 self.weight_mask
+        if self.warp_cycle_w > 0:
+            pooled = F.avg_pool2d(batch["exemplar"], self.generator.config.warp_stride)
+            terms["G_warp_cycle"] = F.l1_loss(output.warp_cycle, pooled) * self.warp_cycle_w
+        if self.warp_self_w > 0:
+            terms["G_warp_self"] = ((output.warped_exemplar - real).abs() * sample_weights).mean() * self.warp_self_w
         if self.lambda_l1 > 0:
             terms["G_L1"] = ((fake - real).abs() * sample_weights).mean() * fake.shape[0] * self.lambda_l1
         return sum(terms.values()), {k: v.detach() for k, v in terms.items()}

@@ -89,7 +89,7 @@ def test_fast_path_equals_the_plain_path(overrides: dict, winograd: bool, monkey
     labels, exemplar_labels = blocky_labels(seed=2), blocky_labels(seed=3)
     exemplar = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     inputs = {"exemplar": exemplar, "exemplar_label_map": exemplar_labels, "output_warped_label": True,
-              "output_correlation": True}
+              "output_correlation": True, "output_warp_cycle": True}
     with torch.no_grad():
         model.fast_inference = False
         plain = model(labels, **inputs)
@@ -102,6 +102,7 @@ def test_fast_path_equals_the_plain_path(overrides: dict, winograd: bool, monkey
     torch.testing.assert_close(fast.correlation, plain.correlation, atol=2e-3, rtol=0)  # logits = cosine / 0.01
     torch.testing.assert_close(fast.warped_exemplar, plain.warped_exemplar, atol=1e-4, rtol=0)
     torch.testing.assert_close(fast.warped_exemplar_label, plain.warped_exemplar_label, atol=1e-4, rtol=0)
+    torch.testing.assert_close(fast.warp_cycle, plain.warp_cycle, atol=1e-4, rtol=0)
     plain_error = (plain.images.double() - exact.images).abs().max()
     fast_error = (fast.images.double() - exact.images).abs().max()
     assert fast_error <= 5 * plain_error + 1e-5, (fast_error, plain_error)
@@ -168,10 +169,17 @@ def test_self_warping_reproduces_the_input_on_real_samples(samples_dir) -> None:
     label, photo = _load(samples_dir, "validation/ADE_val_00001232")
     other_label, other_photo = _load(samples_dir, "training/ADE_train_00004996")
     with torch.no_grad():
-        warped = model(label, exemplar=photo, exemplar_label_map=label).warped_exemplar
-        plain = model.correspondence(one_hot_channels(label, 151), photo, one_hot_channels(label, 151))
+        out = model(label, exemplar=photo, exemplar_label_map=label, output_warp_cycle=True)
+        warped = out.warped_exemplar
+        plain = model.correspondence(one_hot_channels(label, 151), photo, one_hot_channels(label, 151),
+                                     output_warp_cycle=True)
         other = corr(one_hot_channels(label, 151), other_photo, one_hot_channels(other_label, 151)).warped_exemplar
     mean_colour = photo.mean((2, 3), keepdim=True).expand_as(photo)
     assert _psnr(warped, photo) > _psnr(mean_colour, photo) + 4
     assert _psnr(warped, photo) > _psnr(other, photo) + 4
     torch.testing.assert_close(warped, plain.warped_exemplar, atol=1e-4, rtol=0)
+    # ... and the reverse correspondence carries it back onto the exemplar: the warp cycle closes.
+    pooled = F.avg_pool2d(photo, 4)
+    assert out.warp_cycle.shape == pooled.shape == (1, 3, 32, 32)
+    assert _psnr(out.warp_cycle, pooled) > _psnr(pooled.mean((2, 3), keepdim=True).expand_as(pooled), pooled) + 4
+    torch.testing.assert_close(out.warp_cycle, plain.warp_cycle, atol=1e-4, rtol=0)

@@ -150,22 +150,29 @@ def test_interpolation_endpoints_reproduce_both_styles(model: SEANModel, celeba_
     assert 0 < (middle - image_a).abs().mean() < (image_b - image_a).abs().mean()
 
 
-@pytest.mark.parametrize("region", ["hair", "l_lip", "cloth"])
-def test_style_swap_changes_only_the_edited_region(model: SEANModel, celeba_pair, region: str) -> None:
-    """On real CelebAMask-HQ maps: swapping one region's style changes that region; outside it (beyond a 6 px margin
-    at 64x64, the reach of the finest convolutions) the change stays small."""
+@pytest.mark.parametrize(("region", "compact"), [("hair", False), ("l_lip", True), ("cloth", True)])
+def test_style_swap_changes_only_the_edited_region(model: SEANModel, celeba_pair, region: str, compact: bool) -> None:
+    """On real CelebAMask-HQ maps: swapping one region's style changes that region, and pixels beyond a 12 px margin
+    (at 64x64) barely move: far less than when every region's style is swapped. With random weights the leak that
+    remains is architectural: the coarsest blocks (2x2 and 4x4 here) see a large region like the hair next to
+    everything else; compact regions (lips, clothes) leave the far pixels unchanged to 1% of the change inside."""
     labels, photos = celeba_pair
     with torch.no_grad():
         a = model.encode_styles(photos[:1], labels[:1])
         b = model.encode_styles(photos[1:], labels[1:])
         before = model(labels[:1], styles=a, add_noise=False).images
         after = model(labels[:1], styles=a.swap(region, b), add_noise=False).images
+        every_region = model(labels[:1], styles=b, add_noise=False).images
     change = (after - before).abs().amax(1)[0]
+    global_change = (every_region - before).abs().amax(1)[0]
     inside = labels[0] == a.class_names.index(region)
-    near = F.max_pool2d(inside[None, None].float(), 13, stride=1, padding=6)[0, 0] > 0
-    assert change[inside].mean() > 1e-3
-    assert change[~near].mean() < 0.3 * change[inside].mean(), (float(change[~near].mean()),
-                                                                 float(change[inside].mean()))
+    far = F.max_pool2d(inside[None, None].float(), 25, stride=1, padding=12)[0, 0] == 0
+    assert change[inside].mean() > 1e-3 and far.float().mean() > 0.1
+    assert change[far].mean() < 0.15 * global_change[far].mean(), (float(change[far].mean()),
+                                                                    float(global_change[far].mean()))
+    if compact:
+        assert change[far].mean() < 0.01 * change[inside].mean(), (float(change[far].mean()),
+                                                                   float(change[inside].mean()))
 
 
 def test_bad_inputs_raise_clear_errors(model: SEANModel, inputs) -> None:

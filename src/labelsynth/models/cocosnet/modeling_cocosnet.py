@@ -129,6 +129,9 @@ class CorrespondenceOutput:
         warped_exemplar_label (`[B, num_label_channels, h, w]`): the exemplar's one-hot label map warped with the same
             weights (CoCosNet's `warp_mask`), when asked for and the exemplar label map is known.
         label_features / exemplar_features (`[B, 4 * ngf, h, w]`): the normalised adaptor outputs.
+        warp_cycle (`[B, 3, h, w]`): the warped exemplar (on the grid) warped back by the reverse correspondence
+            (softmax of the similarities over the label positions), when asked for: the warp-cycle loss compares it
+            with the pooled exemplar.
     """
 
     warped_exemplar: torch.Tensor
@@ -136,6 +139,7 @@ class CorrespondenceOutput:
     warped_exemplar_label: torch.Tensor | None = None
     label_features: torch.Tensor | None = None
     exemplar_features: torch.Tensor | None = None
+    warp_cycle: torch.Tensor | None = None
 
 
 class CorrespondenceNetwork(nn.Module):
@@ -200,6 +204,11 @@ class CorrespondenceNetwork(nn.Module):
         warped = torch.matmul(weights, source.flatten(2).transpose(1, 2))  # [B, hw, C]
         return warped.transpose(1, 2).reshape(b, c, *size).contiguous()
 
+    def warp_back(self, logits: torch.Tensor, warped: torch.Tensor) -> torch.Tensor:
+        """The grid-level warped exemplar `[B, C, h, w]` carried back to the exemplar's grid by the reverse
+        correspondence `softmax(logits^T)` (each exemplar position's weights over the label positions)."""
+        return self.warp(torch.softmax(logits.transpose(1, 2), dim=-1), warped, tuple(warped.shape[-2:]))
+
     def upsample(self, warped: torch.Tensor) -> torch.Tensor:
         """Grid -> image resolution (nearest, or bilinear with `warp_upsampling="bilinear"`)."""
         mode = self.config.warp_upsampling
@@ -208,7 +217,7 @@ class CorrespondenceNetwork(nn.Module):
 
     def forward(self, semantics: torch.Tensor, exemplar: torch.Tensor, exemplar_semantics: torch.Tensor | None,
                 mask_noise: torch.Tensor | None = None, output_correlation: bool = False,
-                output_warped_label: bool = False) -> CorrespondenceOutput:
+                output_warped_label: bool = False, output_warp_cycle: bool = False) -> CorrespondenceOutput:
         """Plain path (training and reference).
 
         Args:
@@ -228,12 +237,13 @@ class CorrespondenceNetwork(nn.Module):
         logits = self.correlation(self.mix(label_features, seg), self.mix(exemplar_features, exemplar_mask))
         weights = torch.softmax(logits, dim=-1)
         pooled = F.avg_pool2d(exemplar, self.config.warp_stride)
-        warped = self.upsample(self.warp(weights, pooled, grid))
+        warped_grid = self.warp(weights, pooled, grid)
         warped_label = None
         if output_warped_label and exemplar_semantics is not None:
             warped_label = self.warp(weights, F.interpolate(exemplar_semantics, size=grid, mode="nearest"), grid)
-        return CorrespondenceOutput(warped, logits if output_correlation else None, warped_label, label_features,
-                                    exemplar_features)
+        return CorrespondenceOutput(self.upsample(warped_grid), logits if output_correlation else None, warped_label,
+                                    label_features, exemplar_features,
+                                    self.warp_back(logits, warped_grid) if output_warp_cycle else None)
 
 
 # ---------------------------------------------------------------------------------------- translation network
@@ -495,7 +505,8 @@ def _fast_mix(network: CorrespondenceNetwork, features: torch.Tensor, mask: torc
 
 def _fast_correspondence(network: CorrespondenceNetwork, channels: torch.Tensor, exemplar: torch.Tensor,
                          exemplar_channels: torch.Tensor | None, mask_noise: torch.Tensor | None,
-                         output_correlation: bool, output_warped_label: bool) -> CorrespondenceOutput:
+                         output_correlation: bool, output_warped_label: bool,
+                         output_warp_cycle: bool = False) -> CorrespondenceOutput:
     config = network.config
     num_channels = config.num_label_channels
     adaptor = network.label_adaptor
@@ -521,12 +532,13 @@ def _fast_correspondence(network: CorrespondenceNetwork, channels: torch.Tensor,
     else:
         logits = torch.matmul(network._unfolded(theta).transpose(1, 2), network._unfolded(phi)) / config.correlation_temperature
     weights = torch.softmax(logits, dim=-1)
-    warped = network.upsample(network.warp(weights, F.avg_pool2d(exemplar, config.warp_stride), grid))
+    warped_grid = network.warp(weights, F.avg_pool2d(exemplar, config.warp_stride), grid)
     warped_label = None
     if output_warped_label and exemplar_channels is not None:
         warped_label = network.warp(weights, grid_one_hot(exemplar_channels), grid)
-    return CorrespondenceOutput(warped, logits if output_correlation else None, warped_label, label_features,
-                                exemplar_features)
+    return CorrespondenceOutput(network.upsample(warped_grid), logits if output_correlation else None, warped_label,
+                                label_features, exemplar_features,
+                                network.warp_back(logits, warped_grid) if output_warp_cycle else None)
 
 
 # -------------------------------------------------------------------------------------------------- the model
@@ -545,6 +557,8 @@ class CoCosNetOutput(LabelToImageOutput):
         label_features, alignment_features (`FloatTensor[B, 4 * ngf, h, w]`, *optional*): with an `alignment_image`
             (training): the label adaptor's features and the exemplar adaptor's features of that image, for the
             domain-alignment loss.
+        warp_cycle (`FloatTensor[B, 3, h, w]`, *optional*): with `output_warp_cycle=True`: the warped exemplar
+            carried back onto the exemplar's grid by the reverse correspondence (warp-cycle loss).
     """
 
     warped_exemplar: torch.FloatTensor | None = None
@@ -552,6 +566,7 @@ class CoCosNetOutput(LabelToImageOutput):
     correlation: torch.FloatTensor | None = None
     label_features: torch.FloatTensor | None = None
     alignment_features: torch.FloatTensor | None = None
+    warp_cycle: torch.FloatTensor | None = None
 
 
 COCOSNET_CARD_INFO = ModelCardInfo(
@@ -691,6 +706,7 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
         generator: torch.Generator | None = None,
         output_warped_label: bool = False,
         output_correlation: bool = False,
+        output_warp_cycle: bool = False,
         alignment_image: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> CoCosNetOutput | tuple:
@@ -706,6 +722,8 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
             generator (`torch.Generator`, *optional*): source of the noise.
             output_warped_label (`bool`): also return the exemplar label map warped by the correspondence.
             output_correlation (`bool`): also return the correlation logits `[B, hw, hw]`.
+            output_warp_cycle (`bool`): also return the warped exemplar carried back by the reverse correspondence
+                (`[B, 3, h, w]`, the warp-cycle loss's input).
             alignment_image (`FloatTensor[B, 3, H, W]`, *optional*): training: the label maps' real photos; their
                 exemplar-adaptor features are returned with the label features (domain-alignment loss).
 
@@ -731,7 +749,7 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
         with cache:
             if self._uses_fast_path():
                 corr = _fast_correspondence(self.correspondence, channels, exemplar, exemplar_channels, noise,
-                                            output_correlation, output_warped_label)
+                                            output_correlation, output_warped_label, output_warp_cycle)
                 images = self.generator(GuidedLayout(channels, corr.warped_exemplar))
             else:
                 num_channels = self.config.num_label_channels
@@ -739,7 +757,7 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
                 exemplar_semantics = (one_hot_channels(exemplar_channels, num_channels, dtype=self.dtype)
                                       if exemplar_channels is not None else None)
                 corr = self.correspondence(semantics, exemplar, exemplar_semantics, noise, output_correlation,
-                                           output_warped_label)
+                                           output_warped_label, output_warp_cycle)
                 images = self.generator(torch.cat([corr.warped_exemplar, semantics], dim=1))
             alignment_features = None
             if alignment_image is not None:
@@ -749,7 +767,7 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
         return CoCosNetOutput(images=images, warped_exemplar=corr.warped_exemplar,
                               warped_exemplar_label=corr.warped_exemplar_label, correlation=corr.correlation,
                               label_features=corr.label_features if alignment_image is not None else None,
-                              alignment_features=alignment_features)
+                              alignment_features=alignment_features, warp_cycle=corr.warp_cycle)
 
 
 # ----------------------------------------------------------------------------------------------- discriminator
