@@ -1,5 +1,9 @@
 """CoCosNet model: sizes of the released networks, both test modes, the fast path, input errors, and the soft
-warping on real ADE20K samples."""
+warping on real ADE20K samples, the memory of a 256x256 inference."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -183,3 +187,33 @@ def test_self_warping_reproduces_the_input_on_real_samples(samples_dir) -> None:
     assert out.warp_cycle.shape == pooled.shape == (1, 3, 32, 32)
     assert _psnr(out.warp_cycle, pooled) > _psnr(pooled.mean((2, 3), keepdim=True).expand_as(pooled), pooled) + 4
     torch.testing.assert_close(out.warp_cycle, plain.warp_cycle, atol=1e-4, rtol=0)
+
+
+_MEMORY_PROBE = """
+import resource, sys, torch
+from labelsynth import CoCosNetConfig, CoCosNetModel
+torch.manual_seed(0)
+model = CoCosNetModel(CoCosNetConfig(ngf=8, spade_hidden_nc=16, image_size=(256, 256))).eval()
+model.fast_inference = sys.argv[1] == "fast"
+g = torch.Generator().manual_seed(0)
+labels = torch.nn.functional.interpolate(torch.randint(0, 151, (1, 1, 16, 16), generator=g).float(),
+                                         size=(256, 256))[:, 0].long()
+exemplar = torch.rand(1, 3, 256, 256, generator=g) * 2 - 1
+with torch.no_grad():
+    model(labels[:, :64, :64], exemplar=exemplar[..., :64, :64], exemplar_label_map=labels[:, :64, :64])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model(labels, exemplar=exemplar, exemplar_label_map=labels)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+@pytest.mark.parametrize(("path", "budget_mib"), [("fast", 400), ("plain", 900)])
+def test_memory_of_a_256_inference(path: str, budget_mib: int) -> None:
+    """Peak memory added by one 256x256 inference (a fresh process per path; maxrss in KiB on Linux): the 4096 x 4096
+    correlation (64 MiB) and its softmax are there, and the total stays within the documented scale (the plain
+    path also holds the 16384 x 4096 attention matrix, 256 MiB, and its softmax)."""
+    result = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, path], capture_output=True, text=True, check=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    added_mib = float(result.stdout.strip().splitlines()[-1])
+    assert 128 <= added_mib <= budget_mib, added_mib
+
