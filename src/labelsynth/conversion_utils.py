@@ -12,8 +12,8 @@ import torch
 
 from .state_dict_utils import state_dict_mismatch
 
-__all__ = ["find_checkpoint_file", "load_checked", "load_original_state_dict", "multiscale_discriminator_options",
-           "run_converter_script", "save_converted"]
+__all__ = ["discriminator_checkpoint", "find_checkpoint_file", "generator_checkpoint", "load_checked",
+           "load_original_state_dict", "multiscale_discriminator_options", "run_converter_script", "save_converted"]
 
 
 def find_checkpoint_file(folder: Path, net: str) -> Path | None:
@@ -22,6 +22,26 @@ def find_checkpoint_file(folder: Path, net: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def generator_checkpoint(checkpoint: str | Path) -> tuple[Path, Path | None]:
+    """`(generator .pth, checkpoint folder or None)` of a converter's `checkpoint` argument: a folder holding
+    `latest_net_G.pth` (or `*_net_G.pth`), or the generator file itself."""
+    checkpoint = Path(checkpoint)
+    folder = checkpoint if checkpoint.is_dir() else None
+    path = find_checkpoint_file(checkpoint, "G") if folder else checkpoint
+    if path is None or not path.is_file():
+        raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth or *_net_G.pth) in {checkpoint}")
+    return path, folder
+
+
+def discriminator_checkpoint(folder: Path | None) -> Path:
+    """`latest_net_D.pth` (or `*_net_D.pth`) of a checkpoint folder; a lone generator file has none."""
+    path = find_checkpoint_file(folder, "D") if folder else None
+    if path is None:
+        raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {folder}: converting the "
+                                "discriminator needs the checkpoint folder, not a generator file")
+    return path
 
 
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

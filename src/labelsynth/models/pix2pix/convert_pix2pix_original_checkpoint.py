@@ -31,7 +31,8 @@ from typing import Any
 import torch
 
 from ...conversion_utils import (
-    find_checkpoint_file,
+    discriminator_checkpoint,
+    generator_checkpoint,
     load_checked,
     load_original_state_dict,
     run_converter_script,
@@ -187,11 +188,7 @@ def convert_pix2pix_checkpoint(
     Returns:
         The `Pix2PixModel` in eval mode (and the `Pix2PixDiscriminator`).
     """
-    checkpoint = Path(checkpoint)
-    folder = checkpoint if checkpoint.is_dir() else None
-    generator_path = find_checkpoint_file(checkpoint, "G") if folder else checkpoint
-    if generator_path is None or not generator_path.is_file():
-        raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth or *_net_G.pth) in {checkpoint}")
+    generator_path, folder = generator_checkpoint(checkpoint)
     generator_state = load_original_state_dict(generator_path)
     config = infer_config(generator_state, preset, **config_overrides)
     model = Pix2PixModel(config)
@@ -201,9 +198,7 @@ def convert_pix2pix_checkpoint(
                                                         f"{generator_path.name} (preset {preset})"}}
     if not discriminator:
         return model
-    d_path = find_checkpoint_file(folder, "D") if folder else None
-    if d_path is None:
-        raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {checkpoint}")
+    d_path = discriminator_checkpoint(folder)
     d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
     # D's width and depth are independent of G's (`--ndf`, `--n_layers_D`): read them from the weights.
     config.ndf = d_state["discriminator.stages.0.0.weight"].shape[0]

@@ -37,7 +37,9 @@ import numpy as np
 import torch
 
 from ...conversion_utils import (
+    discriminator_checkpoint,
     find_checkpoint_file,
+    generator_checkpoint,
     load_checked,
     load_original_state_dict,
     run_converter_script,
@@ -273,11 +275,8 @@ def convert_pix2pixhd_checkpoint(
     Returns:
         The `Pix2PixHDModel` in eval mode (and the `Pix2PixHDDiscriminator`).
     """
-    checkpoint = Path(checkpoint)
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    generator_path = find_checkpoint_file(checkpoint, "G") if checkpoint.is_dir() else checkpoint
-    if generator_path is None or not generator_path.is_file():
-        raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth) at {checkpoint}")
+    generator_path, folder = generator_checkpoint(checkpoint)
+    folder = folder or generator_path.parent  # the encoder and feature bank sit next to a lone generator file
     generator_state = load_original_state_dict(generator_path)
     encoder_path = Path(encoder_path) if encoder_path else find_checkpoint_file(folder, "E")
     encoder_state = load_original_state_dict(encoder_path) if encoder_path else None
@@ -305,9 +304,7 @@ def convert_pix2pixhd_checkpoint(
     model.card_kwargs = {"training": {"converted_from": f"NVIDIA/pix2pixHD checkpoint {sources} (preset {preset})"}}
     if not discriminator:
         return model
-    d_path = find_checkpoint_file(folder, "D")
-    if d_path is None:
-        raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {folder}")
+    d_path = discriminator_checkpoint(folder)
     d_original = load_original_state_dict(d_path)
     # D's width, depth and scales are independent of G's; read them (`--ndf`, `--n_layers_D`, `--num_D`).
     if any(_D_INTERMEDIATE_KEY.match(k) for k in d_original):

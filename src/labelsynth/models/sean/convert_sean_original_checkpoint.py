@@ -26,7 +26,8 @@ from typing import Any
 import torch
 
 from ...conversion_utils import (
-    find_checkpoint_file,
+    discriminator_checkpoint,
+    generator_checkpoint,
     load_checked,
     multiscale_discriminator_options,
     run_converter_script,
@@ -127,11 +128,7 @@ def convert_sean_checkpoint(
     Returns:
         The `SEANModel` in eval mode (and the `SEANDiscriminator`).
     """
-    checkpoint = Path(checkpoint)
-    folder = checkpoint if checkpoint.is_dir() else None
-    generator_path = find_checkpoint_file(checkpoint, "G") if folder else checkpoint
-    if generator_path is None or not generator_path.is_file():
-        raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth or *_net_G.pth) in {checkpoint}")
+    generator_path, folder = generator_checkpoint(checkpoint)
     generator_state = load_original_state_dict(generator_path)
     config = infer_config(generator_state, preset, **config_overrides)
     model = SEANModel(config)
@@ -141,9 +138,7 @@ def convert_sean_checkpoint(
                                                         f"(preset {preset})"}}
     if not discriminator:
         return model
-    d_path = find_checkpoint_file(folder, "D") if folder else None
-    if d_path is None:
-        raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {checkpoint}")
+    d_path = discriminator_checkpoint(folder)
     d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
     for name, value in multiscale_discriminator_options(d_state).items():
         setattr(config, name, value)

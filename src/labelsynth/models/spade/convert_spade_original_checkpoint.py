@@ -26,7 +26,9 @@ from typing import Any
 import torch
 
 from ...conversion_utils import (
+    discriminator_checkpoint,
     find_checkpoint_file,
+    generator_checkpoint,
     load_checked,
     load_original_state_dict,
     multiscale_discriminator_options,
@@ -145,11 +147,7 @@ def convert_spade_checkpoint(
     Returns:
         The `SPADEModel` in eval mode (and the `SPADEDiscriminator`).
     """
-    checkpoint = Path(checkpoint)
-    folder = checkpoint if checkpoint.is_dir() else None
-    generator_path = find_checkpoint_file(checkpoint, "G") if folder else checkpoint
-    if generator_path is None or not generator_path.is_file():
-        raise FileNotFoundError(f"no generator checkpoint (latest_net_G.pth or *_net_G.pth) in {checkpoint}")
+    generator_path, folder = generator_checkpoint(checkpoint)
     generator_state = load_original_state_dict(generator_path)
     config = infer_config(generator_state, preset, **config_overrides)
 
@@ -170,9 +168,7 @@ def convert_spade_checkpoint(
                                                         f"(preset {preset})"}}
     if not discriminator:
         return model
-    d_path = find_checkpoint_file(folder, "D") if folder else None
-    if d_path is None:
-        raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {checkpoint}")
+    d_path = discriminator_checkpoint(folder)
     d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
     for name, value in multiscale_discriminator_options(d_state).items():
         setattr(config, name, value)
