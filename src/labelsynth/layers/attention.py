@@ -40,15 +40,10 @@ class SelfAttention2d(nn.Module):
         self.gamma = nn.Parameter(torch.tensor(0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
+        h, w = x.shape[-2:]
         if h % 2 or w % 2:
             raise ValueError(f"SelfAttention2d pools keys 2x2, so the feature map must have even sizes, got {h}x{w}")
-        theta = self.theta(x).reshape(b, c // 8, h * w)
-        phi = F.max_pool2d(self.phi(x), 2).reshape(b, c // 8, h * w // 4)
-        g = F.max_pool2d(self.g(x), 2).reshape(b, c // 2, h * w // 4)
-        attention = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # [B, HW, HW/4]
-        out = self.o(torch.bmm(g, attention.transpose(1, 2)).reshape(b, c // 2, h, w))
-        return self.gamma * out + x
+        return self._attend(x, F.max_pool2d(self.phi(x), 2), F.max_pool2d(self.g(x), 2))
 
     def forward_upsampled(self, x: torch.Tensor) -> torch.Tensor:
         """`forward(upsample_nearest_2x(x))` computed on the coarse grid (inference; 4x fewer queries and keys).
@@ -59,10 +54,13 @@ class SelfAttention2d(nn.Module):
 
         Shapes: `forward_upsampled(x [B, C, h, w]) -> [B, C, 2h, 2w]`.
         """
+        return F.interpolate(self._attend(x, self.phi(x), self.g(x)), scale_factor=2, mode="nearest")
+
+    def _attend(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """`x + gamma * W_o (softmax(theta(x)^T keys) @ values)`; keys `[B, C/8, ...]`, values `[B, C/2, ...]` on any
+        grid."""
         b, c, h, w = x.shape
         theta = self.theta(x).reshape(b, c // 8, h * w)
-        phi = self.phi(x).reshape(b, c // 8, h * w)
-        g = self.g(x).reshape(b, c // 2, h * w)
-        attention = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # [B, hw, hw]
-        out = self.o(torch.bmm(g, attention.transpose(1, 2)).reshape(b, c // 2, h, w))
-        return F.interpolate(self.gamma * out + x, scale_factor=2, mode="nearest")
+        attention = torch.softmax(torch.bmm(theta.transpose(1, 2), keys.flatten(2)), dim=-1)  # [B, hw, keys]
+        out = self.o(torch.bmm(values.flatten(2), attention.transpose(1, 2)).reshape(b, c // 2, h, w))
+        return self.gamma * out + x
