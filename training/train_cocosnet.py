@@ -25,6 +25,7 @@ from pathlib import Path
 
 from labelsynth import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel, LabelMapProcessor
 from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.cocosnet import (
     CoCosNetTrainingModule,
@@ -100,9 +101,7 @@ def build_model(args: argparse.Namespace) -> tuple[CoCosNetModel, CoCosNetDiscri
     if args.pretrained_model:
         model = CoCosNetModel.from_pretrained(args.pretrained_model)
         processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
-        d_path = Path(args.pretrained_model) / "discriminator"
-        discriminator = (CoCosNetDiscriminator.from_pretrained(d_path) if d_path.is_dir()
-                         else CoCosNetDiscriminator(model.config))
+        discriminator = load_discriminator(args.pretrained_model, CoCosNetDiscriminator, model.config)
         if args.noise_for_mask:
             model.config.noise_for_mask = True
         return model.train(), discriminator.train(), processor

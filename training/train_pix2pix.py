@@ -20,6 +20,7 @@ from pathlib import Path
 
 from labelsynth import LabelMapProcessor, Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
 from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pix.configuration_pix2pix import PIX2PIX_PRESETS, UNET_NUM_DOWNS
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.pix2pix import Pix2PixTrainingModule
@@ -81,9 +82,7 @@ def build_model(args: argparse.Namespace) -> tuple[Pix2PixModel, Pix2PixDiscrimi
     if args.pretrained_model:
         model = Pix2PixModel.from_pretrained(args.pretrained_model)
         processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
-        d_path = Path(args.pretrained_model) / "discriminator"
-        discriminator = (Pix2PixDiscriminator.from_pretrained(d_path) if d_path.is_dir()
-                         else Pix2PixDiscriminator(model.config))
+        discriminator = load_discriminator(args.pretrained_model, Pix2PixDiscriminator, model.config)
         return model.train(), discriminator.train(), processor
     overrides = {k: getattr(args, k) for k in ("image_size", "input_encoding", "ngf", "ndf", "n_layers_d", "norm",
                                                "test_mode", "num_downs") if getattr(args, k) is not None}

@@ -24,10 +24,10 @@ import sys
 from pathlib import Path
 
 import torch
-
 from labelsynth import LabelMapProcessor
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.layers.vgg import load_vgg19
+from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
 from labelsynth.models.pix2pixhd.configuration_pix2pixhd import PIX2PIXHD_PRESETS
 from labelsynth.models.pix2pixhd.feature_clustering import cluster_features
@@ -113,9 +113,7 @@ def build_model(args: argparse.Namespace) -> tuple[Pix2PixHDModel, Pix2PixHDDisc
     if args.pretrained_model:
         model = Pix2PixHDModel.from_pretrained(args.pretrained_model)
         processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
-        d_path = Path(args.pretrained_model) / "discriminator"
-        discriminator = (Pix2PixHDDiscriminator.from_pretrained(d_path) if d_path.is_dir()
-                         else Pix2PixHDDiscriminator(model.config))
+        discriminator = load_discriminator(args.pretrained_model, Pix2PixHDDiscriminator, model.config)
         return model.train(), discriminator.train(), processor
     overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
     if args.instance_feat or args.label_feat:

@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 import torch
-
 from labelsynth import LabelMapProcessor, SEANConfig, SEANDiscriminator, SEANModel
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.layers.vgg import load_vgg19
+from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import GANTrainer, TrainingArguments, add_trainer_arguments, training_arguments_from
 from labelsynth.training.sean import SEANTrainingModule
 
@@ -102,8 +102,7 @@ def build_model(args: argparse.Namespace) -> tuple[SEANModel, SEANDiscriminator,
     if args.pretrained_model:
         model = SEANModel.from_pretrained(args.pretrained_model)
         processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
-        d_path = Path(args.pretrained_model) / "discriminator"
-        discriminator = SEANDiscriminator.from_pretrained(d_path) if d_path.is_dir() else SEANDiscriminator(model.config)
+        discriminator = load_discriminator(args.pretrained_model, SEANDiscriminator, model.config)
         return model.train(), discriminator.train(), processor
     overrides = {k: v for k, v in {"image_size": args.image_size, "ngf": args.ngf, "ndf": args.ndf,
                                    "spade_hidden_nc": args.spade_hidden_nc, "style_dim": args.style_dim,

@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 
 import torch
-
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.layers.vgg import load_vgg19
+from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import (
     GANTrainer,
     SPADETrainingModule,
@@ -130,9 +130,7 @@ def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminato
         processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
         if args.use_vae and not model.config.use_vae:
             model = add_style_encoder(model, args.z_dim or model.config.z_dim)
-        d_path = Path(args.pretrained_model) / "discriminator"
-        discriminator = (SPADEDiscriminator.from_pretrained(d_path) if d_path.is_dir()
-                         else SPADEDiscriminator(model.config))
+        discriminator = load_discriminator(args.pretrained_model, SPADEDiscriminator, model.config)
         return model.train(), discriminator.train(), processor
     overrides = {k: v for k, v in {"image_size": args.image_size, "ngf": args.ngf, "ndf": args.ndf,
                                    "num_upsampling_layers": args.num_upsampling_layers, "spade_hidden_nc": args.spade_hidden_nc,

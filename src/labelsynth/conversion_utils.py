@@ -83,6 +83,7 @@ def multiscale_discriminator_options(state: Mapping[str, torch.Tensor]) -> dict[
 def save_converted(model, output_dir: str | Path, *, discriminator=None, push_to_hub: str | None = None) -> None:
     """Write a converted model folder: config, safetensors weights, model card and a `LabelMapProcessor` for the
     model's label space and size; the discriminator (for fine-tuning) in `discriminator/`; optionally push."""
+    from .modeling_utils import save_discriminator
     from .processing import LabelMapProcessor
 
     height, width = model.config.image_size
@@ -90,7 +91,7 @@ def save_converted(model, output_dir: str | Path, *, discriminator=None, push_to
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
     if discriminator is not None:
-        discriminator.save_pretrained(Path(output_dir) / "discriminator", write_model_card=False)
+        save_discriminator(discriminator, output_dir)
     if push_to_hub:
         model.push_to_hub(push_to_hub)
         processor.push_to_hub(push_to_hub)

@@ -7,6 +7,7 @@ is built here, on the model's device, so the large float tensor never crosses a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -116,6 +117,25 @@ def instance_edges(instance_map: torch.Tensor) -> torch.Tensor:
     edge[:, 1:, :] |= vertical
     edge[:, :-1, :] |= vertical
     return edge.unsqueeze(1).float()
+
+
+
+# A model folder keeps its discriminator (for fine-tuning) here: written by the converters and by training, read by the
+# training scripts' --pretrained_model.
+DISCRIMINATOR_SUBFOLDER = "discriminator"
+
+
+def save_discriminator(discriminator: PreTrainedModel, model_folder: str | Path) -> None:
+    """Save a discriminator into `model_folder/discriminator/` (no model card: it is not a model to use alone)."""
+    discriminator.save_pretrained(Path(model_folder) / DISCRIMINATOR_SUBFOLDER, write_model_card=False)
+
+
+def load_discriminator(model_folder: str | Path, discriminator_class: type[PreTrainedModel],
+                       config: LabelSynthConfig) -> PreTrainedModel:
+    """The discriminator saved in `model_folder/discriminator/`, or a new `discriminator_class(config)` when the folder
+    has none (or `model_folder` is a Hub id)."""
+    folder = Path(model_folder) / DISCRIMINATOR_SUBFOLDER
+    return discriminator_class.from_pretrained(folder) if folder.is_dir() else discriminator_class(config)
 
 
 class LabelSynthPreTrainedModel(ModelCardMixin, PreTrainedModel):

@@ -38,7 +38,7 @@ def test_losses_follow_the_paper() -> None:
     module = Pix2PixTrainingModule(model, netd, LabelMapProcessor(label_space="cityscapes", size=32))
     batch = {"label_map": torch.randint(0, 35, (2, 32, 32)), "pixel_values": torch.rand(2, 3, 32, 32) * 2 - 1}
     g_loss, g_terms = module.generator_loss(model, netd, batch)
-    fake = module._fake[1]
+    fake = module._last_fake[1]
     assert torch.allclose(g_terms["G_L1"], (fake - batch["pixel_values"]).abs().mean() * 100)
     assert torch.allclose(g_loss, g_terms["G_GAN"] + g_terms["G_L1"])
     d_loss, d_terms = module.discriminator_loss(model, netd, batch)

@@ -330,9 +330,3 @@ class CoCosNetTrainingModule(GANTrainingModule):
             rows.append(np.concatenate([colored, exemplar, real, image], axis=1))
         return np.concatenate(rows, axis=0)
 
-    def save_extras(self, output_dir: str | Path) -> None:
-        self.processor.save_pretrained(output_dir)
-        self.discriminator.save_pretrained(Path(output_dir) / "discriminator", write_model_card=False)
-
-    def push_extras(self, repo_id: str) -> None:
-        self.processor.push_to_hub(repo_id)

@@ -8,7 +8,6 @@ The original trained with Adam (lr 1e-4, TF's default betas (0.9, 0.999)) and ba
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
@@ -51,9 +50,4 @@ class CRNTrainingModule(GANTrainingModule):
     def generate(self, generator, batch, rng):
         return generator(label_map=batch["label_map"], output_index=0).images
 
-    def save_extras(self, output_dir: str | Path) -> None:
-        self.processor.save_pretrained(output_dir)
-
-    def push_extras(self, repo_id: str) -> None:
-        self.processor.push_to_hub(repo_id)
 

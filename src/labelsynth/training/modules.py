@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..modeling_utils import save_discriminator
+from ..processing import LabelMapProcessor
 
 
 def default_collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -29,6 +33,7 @@ class GANTrainingModule(nn.Module):
 
     generator: nn.Module
     discriminator: nn.Module | None  # None: no adversarial training (the trainer skips the discriminator step)
+    processor: LabelMapProcessor  # saved and pushed with the generator; colours the validation label maps
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """Parameters of the generator optimizer and of the discriminator optimizer."""
@@ -50,6 +55,22 @@ class GANTrainingModule(nn.Module):
         """Total discriminator loss and its named terms."""
         raise NotImplementedError
 
+    # The original pix2pix and pix2pixHD train D on the fake of the generator step instead of generating again.
+    _last_fake: tuple[torch.Tensor, torch.Tensor] | None = None  # (label_map of the batch, its detached fake)
+
+    def remember_fake(self, batch: dict[str, torch.Tensor], fake: torch.Tensor) -> None:
+        """Keep the generator step's images (detached) for the discriminator step on the same batch."""
+        self._last_fake = (batch["label_map"], fake.detach())
+
+    def remembered_fake(self, batch: dict[str, torch.Tensor], regenerate: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The images `remember_fake` kept for this very batch (handed out once), else `regenerate()` without
+        gradients (a discriminator step called without the generator step of its batch)."""
+        remembered, self._last_fake = self._last_fake, None
+        if remembered is not None and remembered[0] is batch["label_map"]:
+            return remembered[1]
+        with torch.no_grad():
+            return regenerate().detach()
+
     def generate(self, generator: nn.Module, batch: dict[str, torch.Tensor], rng: torch.Generator) -> torch.Tensor:
         """Images [B, 3, H, W] in [-1, 1] for validation."""
         raise NotImplementedError
@@ -70,7 +91,12 @@ class GANTrainingModule(nn.Module):
         return default_collate(samples)
 
     def save_extras(self, output_dir: str | Path) -> None:
-        """Save what goes with the generator (processor, discriminator for fine-tuning)."""
+        """Save what goes with the generator: the processor, and the discriminator (for fine-tuning) in its
+        subfolder."""
+        self.processor.save_pretrained(output_dir)
+        if self.discriminator is not None:
+            save_discriminator(self.discriminator, output_dir)
 
     def push_extras(self, repo_id: str) -> None:
-        """Push what goes with the generator."""
+        """Push what goes with the generator: the processor."""
+        self.processor.push_to_hub(repo_id)

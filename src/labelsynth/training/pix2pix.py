@@ -10,7 +10,6 @@ the generator update). The original trains with Adam (lr 2e-4, betas (0.5, 0.999
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +39,6 @@ class Pix2PixTrainingModule(GANTrainingModule):
         self.generator, self.discriminator, self.processor = model, discriminator, processor
         self.gan_loss = GANLoss(gan_mode)
         self.lambda_l1 = lambda_l1
-        self._fake: tuple[torch.Tensor, torch.Tensor] | None = None  # (label_map of the batch, its detached fake)
 
     def _condition(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.generator.label_input(batch["label_map"], batch.get("instance_map"))
@@ -52,7 +50,7 @@ class Pix2PixTrainingModule(GANTrainingModule):
     def generator_loss(self, generator, discriminator, batch):
         real = batch["pixel_values"]
         fake = self._generate(generator, batch)
-        self._fake = (batch["label_map"], fake.detach())
+        self.remember_fake(batch, fake)
         terms = {"G_GAN": self.gan_loss.generator_loss(discriminator(self._condition(batch), fake))}
         if self.lambda_l1 > 0:
             terms["G_L1"] = F.l1_loss(fake, real) * self.lambda_l1
@@ -61,12 +59,7 @@ class Pix2PixTrainingModule(GANTrainingModule):
     def discriminator_loss(self, generator, discriminator, batch):
         real = batch["pixel_values"]
         condition = self._condition(batch)
-        if self._fake is not None and self._fake[0] is batch["label_map"]:
-            fake = self._fake[1]
-        else:  # called without the generator step of this batch
-            with torch.no_grad():
-                fake = self._generate(generator, batch).detach()
-        self._fake = None
+        fake = self.remembered_fake(batch, lambda: self._generate(generator, batch))
         terms = {"D_fake": self.gan_loss.discriminator_loss(discriminator(condition, fake), target_is_real=False),
                  "D_real": self.gan_loss.discriminator_loss(discriminator(condition, real), target_is_real=True)}
         return 0.5 * sum(terms.values()), {k: v.detach() for k, v in terms.items()}
@@ -76,9 +69,3 @@ class Pix2PixTrainingModule(GANTrainingModule):
         """Validation images in the model's test mode (`config.test_mode`), dropout masks drawn from `rng`."""
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), generator=rng).images
 
-    def save_extras(self, output_dir: str | Path) -> None:
-        self.processor.save_pretrained(output_dir)
-        self.discriminator.save_pretrained(Path(output_dir) / "discriminator", write_model_card=False)
-
-    def push_extras(self, repo_id: str) -> None:
-        self.processor.push_to_hub(repo_id)

@@ -14,7 +14,6 @@ whole generator is (with a fresh Adam state, as the original re-creates its opti
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -80,7 +79,6 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
         self.vgg_loss = VGGPerceptualLoss(vgg) if vgg is not None and lambda_vgg > 0 else None
         self.lambda_feat, self.lambda_vgg, self.lambda_l1 = lambda_feat, lambda_vgg, lambda_l1
         self.fix_global_steps = fix_global_steps
-        self._fake: tuple[torch.Tensor, torch.Tensor] | None = None  # (label_map of the batch, its detached fake)
 
     # ------------------------------------------------------------------------------------------- schedule
     def frozen_modules(self, step: int) -> list[nn.Module]:
@@ -114,7 +112,7 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
         real = batch["pixel_values"]
         semantics = self._semantics(batch)
         fake = self._generate(generator, batch)
-        self._fake = (batch["label_map"], fake.detach())
+        self.remember_fake(batch, fake)
         pred_fake = discriminator(semantics, fake)
         terms = {"G_GAN": self.gan_loss.generator_loss(pred_fake)}
         if self.lambda_feat > 0:
@@ -130,12 +128,7 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
     def discriminator_loss(self, generator, discriminator, batch):
         real = batch["pixel_values"]
         semantics = self._semantics(batch)
-        if self._fake is not None and self._fake[0] is batch["label_map"]:
-            fake = self._fake[1]
-        else:  # called without the generator step of this batch
-            with torch.no_grad():
-                fake = self._generate(generator, batch).detach()
-        self._fake = None
+        fake = self.remembered_fake(batch, lambda: self._generate(generator, batch))
         terms = {"D_fake": self.gan_loss.discriminator_loss(discriminator(semantics, fake), target_is_real=False),
                  "D_real": self.gan_loss.discriminator_loss(discriminator(semantics, real), target_is_real=True)}
         return 0.5 * sum(terms.values()), {k: v.detach() for k, v in terms.items()}
@@ -148,9 +141,3 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), style_image=style,
                          generator=rng).images
 
-    def save_extras(self, output_dir: str | Path) -> None:
-        self.processor.save_pretrained(output_dir)
-        self.discriminator.save_pretrained(Path(output_dir) / "discriminator", write_model_card=False)
-
-    def push_extras(self, repo_id: str) -> None:
-        self.processor.push_to_hub(repo_id)

@@ -7,7 +7,6 @@ freshly generated fake. The discriminator sees `cat(semantic input, image)`, rea
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -90,9 +89,3 @@ class SPADETrainingModule(GANTrainingModule):
     def generate(self, generator, batch, rng):
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), generator=rng).images
 
-    def save_extras(self, output_dir: str | Path) -> None:
-        self.processor.save_pretrained(output_dir)
-        self.discriminator.save_pretrained(Path(output_dir) / "discriminator", write_model_card=False)
-
-    def push_extras(self, repo_id: str) -> None:
-        self.processor.push_to_hub(repo_id)
