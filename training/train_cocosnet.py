@@ -23,6 +23,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from accelerate.utils import set_seed
+
 from labelsynth import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel, LabelMapProcessor
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.modeling_utils import load_discriminator
@@ -117,6 +119,7 @@ def build_model(args: argparse.Namespace) -> tuple[CoCosNetModel, CoCosNetDiscri
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
     vgg = load_cocosnet_vgg19(args.vgg_weights) if args.vgg_weights else None

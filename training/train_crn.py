@@ -19,6 +19,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from accelerate.utils import set_seed
+
 from labelsynth import LabelMapProcessor
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.layers.vgg import load_vgg19
@@ -84,6 +86,7 @@ def build_model(args: argparse.Namespace) -> tuple[CRNModel, LabelMapProcessor]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, processor = build_model(args)
     config = model.config
     vgg = load_vgg19(args.vgg_weights, pool="avg") if args.vgg_weights else None

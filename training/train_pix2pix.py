@@ -18,6 +18,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from accelerate.utils import set_seed
+
 from labelsynth import LabelMapProcessor, Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.modeling_utils import load_discriminator
@@ -98,6 +100,7 @@ def build_model(args: argparse.Namespace) -> tuple[Pix2PixModel, Pix2PixDiscrimi
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
     module = Pix2PixTrainingModule(model, discriminator, processor, gan_mode=args.gan_mode, lambda_l1=args.lambda_l1)

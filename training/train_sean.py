@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 import torch
+from accelerate.utils import set_seed
+
 from labelsynth import LabelMapProcessor, SEANConfig, SEANDiscriminator, SEANModel
 from labelsynth.data import PairedTransform, load_training_dataset
 from labelsynth.layers.vgg import load_vgg19
@@ -116,6 +118,7 @@ def build_model(args: argparse.Namespace) -> tuple[SEANModel, SEANDiscriminator,
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
     vgg = load_vgg19(args.vgg_weights) if args.vgg_weights and args.lambda_vgg > 0 else None
