@@ -1,6 +1,7 @@
 """Shared pytest setup: offline Hugging Face environment and the real sample data (``../shared/samples``)."""
 
 import os
+import random
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="labelsynth_hf_home_"))
 
+import numpy as np
 import pytest
+import torch
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples"
 
@@ -22,3 +25,12 @@ def samples_dir() -> Path:
     if not SAMPLES_DIR.is_dir():
         pytest.skip(f"sample data not found at {SAMPLES_DIR.resolve()} (expected ../shared/samples next to the repo)")
     return SAMPLES_DIR.resolve()
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_rngs() -> None:
+    """Start every test from the same global RNG state, so that what a test draws without its own generator (say the
+    spectral-norm vectors of a model it builds) does not depend on which tests ran before it."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)

@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEModel
 from labelsynth.layers import winograd
+from labelsynth.layers.spectral_norm import SpectralNorm
 
 
 def randomize_weights(model: torch.nn.Module, seed: int = 0) -> None:
@@ -18,6 +21,21 @@ def randomize_weights(model: torch.nn.Module, seed: int = 0) -> None:
         for param in model.parameters():
             if param.dim() > 1:
                 param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(param[0].numel()))
+        # Spectral norm's u, v come from the global RNG at construction and are not updated in eval mode: re-seed them
+        # and converge them on the new weights, so that the same seed gives the same model in every process.
+        for module in model.modules():
+            if not parametrize.is_parametrized(module, "weight"):
+                continue
+            weights = module.parametrizations.weight
+            for norm in weights:
+                if isinstance(norm, SpectralNorm):
+                    matrix = norm._matrix(weights.original)
+                    u = F.normalize(torch.randn(matrix.shape[0], generator=generator).to(matrix), dim=0)
+                    for _ in range(15):
+                        v = F.normalize(matrix.t() @ u, dim=0)
+                        u = F.normalize(matrix @ v, dim=0)
+                    norm._u.copy_(u)
+                    norm._v.copy_(v)
 
 
 def save_tiny_model(folder: Path, config: SPADEConfig, seed: int = 0) -> SPADEModel:

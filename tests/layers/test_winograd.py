@@ -11,16 +11,18 @@ from labelsynth.layers.winograd import PreparedConv2d, winograd_conv3x3, winogra
 
 @pytest.mark.parametrize("shape", [(2, 5, 7, 9, 13), (1, 3, 4, 4, 4), (1, 8, 8, 1, 1), (3, 16, 2, 17, 8)])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_winograd_equals_the_direct_convolution_exactly_in_float64(shape: tuple, with_bias: bool) -> None:
-    """Any size (partial tiles at the edges are zero-filled and cropped), batch, channel counts; float64 shows the
-    algebra is exact (float32 differences are rounding only)."""
+@pytest.mark.parametrize("padding", [0, 1])
+def test_winograd_equals_the_direct_convolution_exactly_in_float64(shape: tuple, with_bias: bool,
+                                                                   padding: int) -> None:
+    """Any size (partial tiles at the edges are zero-filled and cropped), batch, channel counts, padding; float64
+    shows the algebra is exact (float32 differences are rounding only)."""
     b, c, o, h, w = shape
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(b, c, h + 2, w + 2, dtype=torch.float64, generator=generator)
+    x = torch.randn(b, c, h + 2 - 2 * padding, w + 2 - 2 * padding, dtype=torch.float64, generator=generator)
     weight = torch.randn(o, c, 3, 3, dtype=torch.float64, generator=generator)
     bias = torch.randn(o, dtype=torch.float64, generator=generator) if with_bias else None
-    got = winograd_conv3x3(x, winograd_weight(weight), bias)
-    expected = F.conv2d(x, weight, bias)
+    got = winograd_conv3x3(x, winograd_weight(weight), bias, padding=padding)
+    expected = F.conv2d(x, weight, bias, padding=padding)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=1e-11, rtol=0)
 

@@ -91,28 +91,32 @@ def winograd_weight(weight: torch.Tensor) -> torch.Tensor:
     return transformed.reshape(len(_G) ** 2, *weight.shape[:2], 1, 1).to(weight.dtype).contiguous()
 
 
-def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor,
-                     bias: torch.Tensor | None = None) -> torch.Tensor:
-    """`F.conv2d(x, weight, bias)` (stride 1, no padding) for a 3x3 `weight`, given `winograd_weight(weight)`.
+def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor, bias: torch.Tensor | None = None,
+                     padding: int = 0) -> torch.Tensor:
+    """`F.conv2d(x, weight, bias, padding=padding)` (stride 1) for a 3x3 `weight`, given `winograd_weight(weight)`.
 
     Args:
-        x (`Tensor[B, C_in, H + 2, W + 2]`): the already padded input (channels-last avoids a copy).
+        x (`Tensor[B, C_in, H + 2 - 2 * padding, W + 2 - 2 * padding]`): the input (channels-last avoids a copy).
         transformed_weight (`Tensor[36, C_out, C_in, 1, 1]`): `winograd_weight(weight)`.
         bias (`Tensor[C_out]`, *optional*).
+        padding: zeros added on every side.
 
     Returns:
         `Tensor[B, C_out, H, W]` in channels-last memory format.
     """
-    b, c, padded_h, padded_w = x.shape
-    h, w = padded_h - 2, padded_w - 2
+    b, c, in_h, in_w = x.shape
+    h, w = in_h + 2 * padding - 2, in_w + 2 * padding - 2
     n, m = _TILE + 2, _TILE
     out_channels = transformed_weight.shape[1]
     if transformed_weight.shape[0] != n * n or transformed_weight.shape[2] != c:
         raise ValueError(f"input has {c} channels; the transformed weight {tuple(transformed_weight.shape)} expects "
                          f"{transformed_weight.shape[2]} (build it with winograd_weight)")
     # Sizes that are not multiples of the tile: zero rows/columns complete the last tiles; their output is cropped.
+    # One pad does both that and the convolution's padding.
     tiles_h, tiles_w = -(-h // m), -(-w // m)
-    x = F.pad(x, (0, tiles_w * m - w, 0, tiles_h * m - h)) if (tiles_h * m, tiles_w * m) != (h, w) else x
+    extra_h, extra_w = tiles_h * m - h, tiles_w * m - w
+    if padding or extra_h or extra_w:
+        x = F.pad(x, (padding, padding + extra_w, padding, padding + extra_h))
     pixels = x.permute(0, 2, 3, 1)  # [B, H + 2, W + 2, C]; a view when x is channels-last
     dtype, device = x.dtype, x.device
 
@@ -184,7 +188,7 @@ class PreparedConv2d:
                 and winograd_pays(self.weight.shape[1], self.weight.shape[0], x.shape[-2], x.shape[-1])):
             if self._winograd_weight is None:
                 self._winograd_weight = winograd_weight(self.weight)
-            return winograd_conv3x3(F.pad(x, (pad,) * 4) if pad else x, self._winograd_weight, self.bias)
+            return winograd_conv3x3(x, self._winograd_weight, self.bias, padding=pad)
         if self._direct_weight is None:
             self._direct_weight = self.weight.contiguous(memory_format=self.memory_format)
         return F.conv2d(x, self._direct_weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
