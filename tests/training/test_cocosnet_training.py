@@ -97,6 +97,28 @@ def test_optional_warp_losses_reach_the_correspondence(ade_rows) -> None:
     assert model.correspondence.phi.weight.grad.abs().sum() > 0
 
 
+def test_discriminator_step_judges_the_generator_steps_images(ade_rows) -> None:
+    """As in the original (its D step is handed the G step's output), one generator forward serves both steps of a
+    batch; a D step called without its G step generates its own images."""
+    torch.manual_seed(0)
+    config = CoCosNetConfig(ngf=8, ndf=8, spade_hidden_nc=16, image_size=(64, 64))
+    model, netd = CoCosNetModel(config), CoCosNetDiscriminator(config)
+    module = CoCosNetTrainingModule(model, netd, LabelMapProcessor(label_space="ade20k"), vgg=None)
+    crop = PairedTransform(size=(64, 64), label_space="ade20k", passthrough_columns=(), flip=False)
+    transform = ExemplarPairTransform(ade_rows, crop, {}, real_reference_probability=0.5)
+    batch = module.collate_fn([transform.apply(ade_rows[i], rng=random.Random(i)) for i in range(2)])
+    generated, judged = [], []
+    model.register_forward_hook(lambda module, args, output: generated.append(output.images.detach()))
+    netd.register_forward_hook(lambda module, args, output: judged.append(args[1][:2].detach()))  # [fake; real]
+    model.train()
+    module.generator_loss(model, netd, batch)
+    module.discriminator_loss(model, netd, batch)
+    assert len(generated) == 1 and len(judged) == 2
+    torch.testing.assert_close(judged[1], generated[0], atol=0, rtol=0)
+    module.discriminator_loss(model, netd, batch)  # no G step before it: generate again
+    assert len(generated) == 2
+
+
 def test_tiny_model_learns_on_real_samples(ade_rows) -> None:
     """Training-pair PSNR of a tiny CoCosNet rises well above its initialisation and a mean-colour image.
 

@@ -267,6 +267,7 @@ class CoCosNetTrainingModule(GANTrainingModule):
         output = self._generate(generator, batch, output_warped_label=self.weight_mask > 0,
                                 output_warp_cycle=self.warp_cycle_w > 0, alignment_image=real)
         fake = output.images
+        self.remember_fake(batch, fake)
         terms = {}
         if self.weight_gan > 0 or self.lambda_feat > 0:  # without adversarial terms the discriminator is not run
             pred_fake, pred_real = self._discriminate(discriminator, semantics, fake, real)
@@ -311,8 +312,7 @@ class CoCosNetTrainingModule(GANTrainingModule):
     def discriminator_loss(self, generator, discriminator, batch):
         real = batch["pixel_values"]
         semantics = self._semantics(batch["label_map"])
-        with torch.no_grad():
-            fake = self._generate(generator, batch).images.detach()
+        fake = self.remembered_fake(batch, lambda: self._generate(generator, batch).images)
         pred_fake, pred_real = self._discriminate(discriminator, semantics, fake, real)
         terms = {"D_Fake": self.gan_loss.discriminator_loss(pred_fake, target_is_real=False) * self.weight_gan,
                  "D_real": self.gan_loss.discriminator_loss(pred_real, target_is_real=True) * self.weight_gan}

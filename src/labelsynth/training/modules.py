@@ -55,7 +55,7 @@ class GANTrainingModule(nn.Module):
         """Total discriminator loss and its named terms."""
         raise NotImplementedError
 
-    # The original pix2pix and pix2pixHD train D on the fake of the generator step instead of generating again.
+    # The original pix2pix, pix2pixHD and CoCosNet train D on the generator step's fake instead of generating again.
     _last_fake: tuple[torch.Tensor, torch.Tensor] | None = None  # (label_map of the batch, its detached fake)
 
     def remember_fake(self, batch: dict[str, torch.Tensor], fake: torch.Tensor) -> None:
