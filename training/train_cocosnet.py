@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import shlex
-import sys
-from pathlib import Path
 
 from accelerate.utils import set_seed
 
 from labelsynth import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel, LabelMapProcessor
-from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.data import PairedTransform
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.cocosnet import (
@@ -36,6 +33,7 @@ from labelsynth.training.cocosnet import (
     read_exemplar_list,
     retrieve_exemplars,
 )
+from labelsynth.training.scripts import run_card_info, training_rows, validation_batch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -130,10 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         weight_mask=args.weight_mask, lambda_l1=args.lambda_l1, warp_cycle_w=args.warp_cycle_w,
         warp_self_w=args.warp_self_w)
 
-    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
-                                 label_space=config.label_space)
-    if args.max_train_samples:
-        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    rows = training_rows(args, config.label_space)
     pairs = (read_exemplar_list(args.pairs) if args.pairs
              else retrieve_exemplars(rows, config.label_space, num_exemplars=args.num_retrieved))
     if args.pairs:  # keep the pairs whose exemplars are in this (possibly truncated) training set
@@ -149,16 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     # Validation: fixed crops, always the listed (easy) exemplar when there is one.
     fixed = ExemplarPairTransform(rows, PairedTransform(flip=False, seed=args.seed, **transform_options), pairs,
                                   real_reference_probability=1.0, hard_reference_probability=0.0)
-    count = min(args.num_validation_images, len(rows))
-    validation_batch = (module.collate_fn([fixed.apply(rows[i], rng=random.Random(args.seed)) for i in range(count)])
-                        if count else None)
+    val_batch = validation_batch(module, lambda row: fixed.apply(row, rng=random.Random(args.seed)), rows,
+                                 args.num_validation_images)
 
-    training_args = training_arguments_from(args, extra_card_kwargs={
-        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
-        "training": {"command": "accelerate launch training/train_cocosnet.py " + shlex.join(
-            sys.argv[1:] if argv is None else argv), "steps": args.max_train_steps},
-    })
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch)
+    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_cocosnet.py", argv))
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -15,20 +15,18 @@ Without `--vgg_weights` only the image term of the loss is used (no VGG weights 
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
-from pathlib import Path
 
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor
-from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.data import PairedTransform
 from labelsynth.layers.vgg import load_vgg19
 from labelsynth.losses.diversity import CRN_LAYER_WEIGHTS
 from labelsynth.models.crn import CRNConfig, CRNModel
 from labelsynth.models.crn.configuration_crn import preset_name
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.crn import CRNTrainingModule
+from labelsynth.training.scripts import run_card_info, training_rows, validation_batch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,23 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     layer_weights = args.layer_weights or preset_name(args.preset)  # the loss weights of the preset's script
     module = CRNTrainingModule(model, processor, vgg=vgg, layer_weights=layer_weights, vgg_input=args.vgg_input)
 
-    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
-                                 label_space=config.label_space)
-    if args.max_train_samples:
-        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    rows = training_rows(args, config.label_space)
     transform_options = {"size": tuple(config.image_size), "mode": "fixed", "label_space": config.label_space,
                          "use_instance": False, "passthrough_columns": ()}
     transform = PairedTransform(flip=not args.no_flip, **transform_options)
     fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)
-    count = min(args.num_validation_images, len(rows))
-    validation_batch = module.collate_fn([fixed_view.apply(rows[i]) for i in range(count)]) if count else None
+    val_batch = validation_batch(module, fixed_view.apply, rows, args.num_validation_images)
 
-    command = "accelerate launch training/train_crn.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    training_args = training_arguments_from(args, extra_card_kwargs={
-        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
-        "training": {"command": command, "steps": args.max_train_steps},
-    })
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch)
+    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_crn.py", argv))
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -14,18 +14,16 @@ resized images with flips (`--load_size 286`), and a constant then linearly deca
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
-from pathlib import Path
 
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
-from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.data import PairedTransform
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pix.configuration_pix2pix import PIX2PIX_PRESETS, UNET_NUM_DOWNS
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.pix2pix import Pix2PixTrainingModule
+from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,26 +103,17 @@ def main(argv: list[str] | None = None) -> None:
     config = model.config
     module = Pix2PixTrainingModule(model, discriminator, processor, gan_mode=args.gan_mode, lambda_l1=args.lambda_l1)
 
-    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
-                                 label_space=config.label_space)
-    if args.max_train_samples:
-        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    rows = training_rows(args, config.label_space)
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=args.resize_mode,
                              label_space=config.label_space, use_instance=config.use_instance_edges,
                              passthrough_columns=())
     transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    validation_rows = (load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.validation_split,
-                                             label_space=config.label_space) if args.validation_split else rows)
+    val_rows = validation_rows(args, config.label_space, rows)
     fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    count = min(args.num_validation_images, len(validation_rows))
-    validation_batch = module.collate_fn([fixed_view.apply(validation_rows[i]) for i in range(count)]) if count else None
+    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 
-    command = "accelerate launch training/train_pix2pix.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    training_args = training_arguments_from(args, extra_card_kwargs={
-        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
-        "training": {"command": command, "steps": args.max_train_steps},
-    })
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch)
+    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_pix2pix.py", argv))
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
     trainer.train()
     trainer.accelerator.end_training()
 

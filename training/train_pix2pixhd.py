@@ -19,15 +19,12 @@ clustered into the model's feature bank (labelsynth cluster-features does it for
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
-from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor
-from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.data import PairedTransform
 from labelsynth.layers.vgg import load_vgg19
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
@@ -36,6 +33,7 @@ from labelsynth.models.pix2pixhd.feature_clustering import cluster_features
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.modules import default_collate
 from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_global_model
+from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
 
 # Model flags whose value (when given) overrides the preset: flag -> Pix2PixHDConfig field.
 MODEL_FLAGS = {"image_size": "image_size", "generator_type": "generator_type", "ngf": "ngf",
@@ -141,28 +139,20 @@ def main(argv: list[str] | None = None) -> None:
                                      lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_l1=args.lambda_l1,
                                      fix_global_steps=args.fix_global_steps)
 
-    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
-                                 label_space=config.label_space)
-    if args.max_train_samples:
-        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    rows = training_rows(args, config.label_space)
     needs_instances = config.use_instance_edges or config.feature_mode == "instance"
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=args.resize_mode,
                              label_space=config.label_space, use_instance=needs_instances, passthrough_columns=())
     transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    validation_rows = (load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.validation_split,
-                                             label_space=config.label_space) if args.validation_split else rows)
+    val_rows = validation_rows(args, config.label_space, rows)
     fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    count = min(args.num_validation_images, len(validation_rows))
-    validation_batch = module.collate_fn([fixed_view.apply(validation_rows[i]) for i in range(count)]) if count else None
+    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 
-    command = "accelerate launch training/train_pix2pixhd.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     # While the global generator is fixed its parameters get no gradient, which DDP must be told about.
     extra = {"ddp_find_unused_parameters": True} if args.fix_global_steps else {}
-    training_args = training_arguments_from(args, **extra, extra_card_kwargs={
-        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
-        "training": {"command": command, "steps": args.max_train_steps},
-    })
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch)
+    training_args = training_arguments_from(args, **extra,
+                                            extra_card_kwargs=run_card_info(args, "train_pix2pixhd.py", argv))
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
     generator = trainer.train()
     if config.use_features and not args.no_cluster_features and trainer.accelerator.is_main_process:
         # The original's encode_features.py step: the feature bank from the training set, without augmentation.

@@ -16,18 +16,16 @@ reconstructs every training image from its own region styles.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
-from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, SEANConfig, SEANDiscriminator, SEANModel
-from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.data import PairedTransform
 from labelsynth.layers.vgg import load_vgg19
 from labelsynth.modeling_utils import load_discriminator
-from labelsynth.training import GANTrainer, TrainingArguments, add_trainer_arguments, training_arguments_from
+from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
+from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
 from labelsynth.training.sean import SEANTrainingModule
 
 
@@ -125,26 +123,17 @@ def main(argv: list[str] | None = None) -> None:
     module = SEANTrainingModule(model, discriminator, processor, vgg=vgg, gan_mode=args.gan_mode,
                                 lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_l1=args.lambda_l1)
 
-    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
-                                 label_space=config.label_space)
-    if args.max_train_samples:
-        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    rows = training_rows(args, config.label_space)
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode="resize_and_crop",
                              label_space=config.label_space, use_instance=False, passthrough_columns=())
     transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    validation_rows = (load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.validation_split,
-                                             label_space=config.label_space) if args.validation_split else rows)
+    val_rows = validation_rows(args, config.label_space, rows)
     fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    count = min(args.num_validation_images, len(validation_rows))
-    validation_batch = module.collate_fn([fixed_view.apply(validation_rows[i]) for i in range(count)]) if count else None
+    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 
-    command = "accelerate launch training/train_sean.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    training_args: TrainingArguments = training_arguments_from(args, extra_card_kwargs={
-        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
-        "training": {"command": command, "steps": args.max_train_steps},
-    })
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch,
-                         evaluate_fn=make_evaluate_fn(args, validation_rows))
+    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_sean.py", argv))
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
+                         evaluate_fn=make_evaluate_fn(args, val_rows))
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -14,15 +14,12 @@ constant then linear decay over the second half when `--decay_start_step` is giv
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
-from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
-from labelsynth.data import PairedTransform, load_training_dataset
+from labelsynth.data import PairedTransform
 from labelsynth.layers.vgg import load_vgg19
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import (
@@ -31,6 +28,7 @@ from labelsynth.training import (
     add_trainer_arguments,
     training_arguments_from,
 )
+from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -135,7 +133,8 @@ def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminato
         discriminator = load_discriminator(args.pretrained_model, SPADEDiscriminator, model.config)
         return model.train(), discriminator.train(), processor
     overrides = {k: v for k, v in {"image_size": args.image_size, "ngf": args.ngf, "ndf": args.ndf,
-                                   "num_upsampling_layers": args.num_upsampling_layers, "spade_hidden_nc": args.spade_hidden_nc,
+                                   "num_upsampling_layers": args.num_upsampling_layers,
+                                   "spade_hidden_nc": args.spade_hidden_nc,
                                    "param_free_norm": args.param_free_norm}.items() if v is not None}
     if args.use_vae:
         overrides["use_vae"] = True
@@ -159,29 +158,19 @@ def main(argv: list[str] | None = None) -> None:
                                  lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_kld=args.lambda_kld,
                                  lambda_l1=args.lambda_l1)
 
-    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split,
-                                 label_space=config.label_space)
-    if args.max_train_samples:
-        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    rows = training_rows(args, config.label_space)
     mode = args.resize_mode or ("fixed" if config.image_size[0] != config.image_size[1] else "resize_and_crop")
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=mode,
                              label_space=config.label_space, use_instance=config.use_instance_edges,
                              passthrough_columns=())
     transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    validation_rows = (load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.validation_split,
-                                             label_space=config.label_space) if args.validation_split else rows)
+    val_rows = validation_rows(args, config.label_space, rows)
     fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    count = min(args.num_validation_images, len(validation_rows))
-    validation_batch = module.collate_fn([fixed_view.apply(validation_rows[i]) for i in range(count)]) if count else None
+    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 
-    training_args = training_arguments_from(args, extra_card_kwargs={
-        "datasets": [args.dataset] if "/" in args.dataset and not Path(args.dataset).exists() else None,
-        "training": {"command": "accelerate launch training/train_spade.py " + shlex.join(sys.argv[1:] if argv is None
-                                                                                          else argv),
-                     "steps": args.max_train_steps},
-    })
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=validation_batch,
-                         evaluate_fn=make_evaluate_fn(args, validation_rows))
+    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_spade.py", argv))
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
+                         evaluate_fn=make_evaluate_fn(args, val_rows))
     trainer.train()
     trainer.accelerator.end_training()
 

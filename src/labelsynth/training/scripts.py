@@ -1,0 +1,47 @@
+"""What the training scripts under `training/` share: the rows their data flags select, a fixed validation batch, and
+the description of the run for the model card."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..data import load_training_dataset
+from .modules import GANTrainingModule
+
+
+def training_rows(args: argparse.Namespace, label_space: str) -> Any:
+    """The rows of `--dataset` (`--dataset_kind`, `--split`), only the first `--max_train_samples` when given."""
+    rows = load_training_dataset(args.dataset, kind=args.dataset_kind, split=args.split, label_space=label_space)
+    if args.max_train_samples:
+        rows = rows.select(range(min(args.max_train_samples, len(rows))))
+    return rows
+
+
+def validation_rows(args: argparse.Namespace, label_space: str, train_rows: Any) -> Any:
+    """The rows of `--validation_split` when the script has that flag and it is set, else the training rows."""
+    split = getattr(args, "validation_split", None)
+    if not split:
+        return train_rows
+    return load_training_dataset(args.dataset, kind=args.dataset_kind, split=split, label_space=label_space)
+
+
+def validation_batch(module: GANTrainingModule, view: Callable[[Any], dict[str, Any]], rows: Any,
+                     count: int) -> dict[str, Any] | None:
+    """The first `count` rows through `view` (a transform without random flips or crops, so that every validation
+    shows the same images), collated; None when there are no rows or `count` is 0."""
+    count = min(count, len(rows))
+    return module.collate_fn([view(rows[i]) for i in range(count)]) if count else None
+
+
+def run_card_info(args: argparse.Namespace, script: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`extra_card_kwargs` describing the run: the Hub dataset (when `--dataset` is a Hub id, not a local folder),
+    the command that reproduces it and its number of steps."""
+    command = f"accelerate launch training/{script} " + shlex.join(sys.argv[1:] if argv is None else argv)
+    hub_dataset = "/" in args.dataset and not Path(args.dataset).exists()
+    return {"datasets": [args.dataset] if hub_dataset else None,
+            "training": {"command": command, "steps": args.max_train_steps}}
