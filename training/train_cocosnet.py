@@ -33,22 +33,15 @@ from labelsynth.training.cocosnet import (
     read_exemplar_list,
     retrieve_exemplars,
 )
-from labelsynth.training.scripts import run_card_info, training_rows, validation_batch
+from labelsynth.training.scripts import add_data_arguments, run_card_info, training_rows, validation_batch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
-                           "original dataset folder (e.g. ADEChallengeData2016)")
-    data.add_argument("--dataset_kind", default=None, help="force the dataset layout/schema (see labelsynth.data)")
-    data.add_argument("--split", default="train")
-    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data = add_data_arguments(parser, "e.g. ADEChallengeData2016", validation_split=False)
     data.add_argument("--load_size", type=int, default=None,
                       help="resize before the random crop (original --load_size; ADE20K 286 for 256 crops)")
-    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips")
     pairs = data.add_mutually_exclusive_group(required=True)
     pairs.add_argument("--pairs", help="exemplar list file: 'name,exemplar[,exemplar...]' per line (CoCosNet format)")
     pairs.add_argument("--retrieve", action="store_true",

@@ -26,20 +26,14 @@ from labelsynth.models.crn import CRNConfig, CRNModel
 from labelsynth.models.crn.configuration_crn import preset_name
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.crn import CRNTrainingModule
-from labelsynth.training.scripts import run_card_info, training_rows, validation_batch
+from labelsynth.training.scripts import add_data_arguments, run_card_info, training_rows, validation_batch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
-                           "original dataset folder (Cityscapes leftImg8bit + gtFine, images/+labels/ pairs)")
-    data.add_argument("--dataset_kind", default=None, help="force the dataset layout/schema (see labelsynth.data)")
-    data.add_argument("--split", default="train")
-    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
-    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips (the original had none)")
+    add_data_arguments(parser, "Cityscapes leftImg8bit + gtFine, images/+labels/ pairs", validation_split=False,
+                       flip_note=" (the original had none)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="cityscapes-256p",

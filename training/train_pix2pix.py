@@ -23,27 +23,25 @@ from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pix.configuration_pix2pix import PIX2PIX_PRESETS, UNET_NUM_DOWNS
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.pix2pix import Pix2PixTrainingModule
-from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
+from labelsynth.training.scripts import (
+    add_data_arguments,
+    run_card_info,
+    training_rows,
+    validation_batch,
+    validation_rows,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
-                           "original dataset folder (Cityscapes, images/+labels/ pairs, ...)")
-    data.add_argument("--dataset_kind", default=None, help="force the dataset layout/schema (see labelsynth.data)")
-    data.add_argument("--split", default="train")
-    data.add_argument("--validation_split", default=None, help="split for validation images (default: training rows)")
-    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data = add_data_arguments(parser, "Cityscapes, images/+labels/ pairs, ...", flip_note=" (original --no_flip)")
     data.add_argument("--load_size", type=int, default=None,
                       help="resize to this square before the random crop (original --load_size 286 for 256 crops); "
                            "default: resize straight to the model size")
     data.add_argument("--resize_mode", default="resize_and_crop",
                       choices=["resize_and_crop", "fixed", "keep_aspect", "none"],
                       help="paired transform mode (original --preprocess resize_and_crop)")
-    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips (original --no_flip)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="facades", choices=sorted(PIX2PIX_PRESETS),

@@ -33,7 +33,13 @@ from labelsynth.models.pix2pixhd.feature_clustering import cluster_features
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.modules import default_collate
 from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_global_model
-from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
+from labelsynth.training.scripts import (
+    add_data_arguments,
+    run_card_info,
+    training_rows,
+    validation_batch,
+    validation_rows,
+)
 
 # Model flags whose value (when given) overrides the preset: flag -> Pix2PixHDConfig field.
 MODEL_FLAGS = {"image_size": "image_size", "generator_type": "generator_type", "ngf": "ngf",
@@ -46,19 +52,11 @@ MODEL_FLAGS = {"image_size": "image_size", "generator_type": "generator_type", "
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
-                           "original dataset folder (Cityscapes, images/+labels/(+instances/) pairs, ...)")
-    data.add_argument("--dataset_kind", default=None, help="force the dataset layout/schema (see labelsynth.data)")
-    data.add_argument("--split", default="train")
-    data.add_argument("--validation_split", default=None, help="split for validation images (default: training rows)")
-    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data = add_data_arguments(parser, "Cityscapes, images/+labels/(+instances/) pairs, ...")
     data.add_argument("--load_size", type=int, default=None,
                       help="short side before the random crop in --resize_mode keep_aspect (original --loadSize)")
     data.add_argument("--resize_mode", default="fixed", choices=["resize_and_crop", "fixed", "keep_aspect", "none"],
                       help="paired transform mode; 'fixed' resizes to the model size (the original scale_width)")
-    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips")
 
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="cityscapes-512p", choices=sorted(PIX2PIXHD_PRESETS),

@@ -25,25 +25,22 @@ from labelsynth.data import PairedTransform
 from labelsynth.layers.vgg import load_vgg19
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
-from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
+from labelsynth.training.scripts import (
+    add_data_arguments,
+    run_card_info,
+    training_rows,
+    validation_batch,
+    validation_rows,
+)
 from labelsynth.training.sean import SEANTrainingModule
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or the "
-                           "original CelebAMask-HQ folder (CelebA-HQ-img/ + CelebAMask-HQ-mask-anno/)")
-    data.add_argument("--dataset_kind", default=None,
-                      help="force the dataset layout/schema (see labelsynth.data); detected when omitted")
-    data.add_argument("--split", default="train")
-    data.add_argument("--validation_split", default=None, help="split for validation images (default: training rows)")
-    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data = add_data_arguments(parser, "CelebAMask-HQ: CelebA-HQ-img/ + CelebAMask-HQ-mask-anno/")
     data.add_argument("--load_size", type=int, default=None,
                       help="resize before the random crop (original --load_size: 286 for 256 crops in custom mode)")
-    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips")
 
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="celebamask-hq", help="dataset preset: celebamask-hq")

@@ -28,28 +28,25 @@ from labelsynth.training import (
     add_trainer_arguments,
     training_arguments_from,
 )
-from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
+from labelsynth.training.scripts import (
+    add_data_arguments,
+    run_card_info,
+    training_rows,
+    validation_batch,
+    validation_rows,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
-                           "original dataset folder (ADEChallengeData2016, Cityscapes, CelebAMask-HQ, COCO-Stuff, "
-                           "images/+labels/ pairs)")
-    data.add_argument("--dataset_kind", default=None,
-                      help="force the dataset layout/schema (see labelsynth.data); detected when omitted")
-    data.add_argument("--split", default="train")
-    data.add_argument("--validation_split", default=None, help="split for validation images (default: training rows)")
-    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data = add_data_arguments(parser,
+                              "ADEChallengeData2016, Cityscapes, CelebAMask-HQ, COCO-Stuff, images/+labels/ pairs")
     data.add_argument("--load_size", type=int, default=None,
                       help="resize the shorter side (or both, for square presets) before the random crop "
                            "(original --load_size; ADE20K/COCO 286 for 256 crops)")
     data.add_argument("--resize_mode", default=None, choices=["resize_and_crop", "fixed", "keep_aspect", "none"],
                       help="paired transform mode (default: fixed for Cityscapes, resize_and_crop otherwise)")
-    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips")
 
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="ade20k", help="dataset preset: ade20k, cityscapes, coco-stuff")

@@ -8,7 +8,13 @@ import torch
 
 from labelsynth.data import PairedTransform
 from labelsynth.training.modules import GANTrainingModule
-from labelsynth.training.scripts import run_card_info, training_rows, validation_batch, validation_rows
+from labelsynth.training.scripts import (
+    add_data_arguments,
+    run_card_info,
+    training_rows,
+    validation_batch,
+    validation_rows,
+)
 
 
 def _args(dataset: str, **flags) -> argparse.Namespace:
@@ -55,3 +61,17 @@ def test_run_card_info_names_hub_datasets_and_the_command(tmp_path) -> None:
     assert "'runs/x y'" in hub["training"]["command"]  # quoted: the command can be pasted back
     local = run_card_info(_args(str(tmp_path)), "train_sean.py", ["--dataset", str(tmp_path)])
     assert local["datasets"] is None  # a local folder is not a Hub dataset
+
+
+def test_data_flags_feed_the_row_helpers(ade_folder) -> None:
+    parser = argparse.ArgumentParser()
+    add_data_arguments(parser, "ADEChallengeData2016")
+    args = parser.parse_args(["--dataset", ade_folder, "--max_train_samples", "1", "--validation_split", "validation",
+                              "--no_flip"])
+    assert args.split == "train" and args.no_flip and args.dataset_kind is None
+    rows = training_rows(args, "ade20k")
+    assert len(rows) == 1 and len(validation_rows(args, "ade20k", rows)) > 0
+    without = argparse.ArgumentParser()
+    add_data_arguments(without, "x", validation_split=False)
+    with pytest.raises(SystemExit):  # the flag is not offered where validation needs the training rows
+        without.parse_args(["--dataset", ade_folder, "--validation_split", "validation"])

@@ -10,7 +10,6 @@ the generator update). The original trains with Adam (lr 2e-4, betas (0.5, 0.999
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn

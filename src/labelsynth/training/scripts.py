@@ -1,5 +1,5 @@
-"""What the training scripts under `training/` share: the rows their data flags select, a fixed validation batch, and
-the description of the run for the model card."""
+"""What the training scripts under `training/` share: their data flags and the rows these select, a fixed validation
+batch, and the description of the run for the model card."""
 
 from __future__ import annotations
 
@@ -12,6 +12,31 @@ from typing import Any
 
 from ..data import load_training_dataset
 from .modules import GANTrainingModule
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, dataset_examples: str, validation_split: bool = True,
+                       flip_note: str = "") -> argparse._ArgumentGroup:
+    """Add the "data" flags that `training_rows` and `validation_rows` read, and return the group (scripts add their
+    resize flags to it).
+
+    Args:
+        dataset_examples: the original dataset folders the script knows, for `--dataset`'s help.
+        validation_split: offer `--validation_split` (not where validation needs the training rows, e.g. exemplars).
+        flip_note: appended to `--no_flip`'s help (what the original did).
+    """
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True,
+                      help="Hub dataset id (offline: already cached), parquet/imagefolder/saved dataset folder, or an "
+                           f"original dataset folder ({dataset_examples})")
+    data.add_argument("--dataset_kind", default=None,
+                      help="force the dataset layout/schema (see labelsynth.data); detected when omitted")
+    data.add_argument("--split", default="train", help="dataset split to train on")
+    if validation_split:
+        data.add_argument("--validation_split", default=None,
+                          help="split for validation images (default: training rows)")
+    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N rows")
+    data.add_argument("--no_flip", action="store_true", help="disable random horizontal flips" + flip_note)
+    return data
 
 
 def training_rows(args: argparse.Namespace, label_space: str) -> Any:

@@ -7,7 +7,6 @@ freshly generated fake. The discriminator sees `cat(semantic input, image)`, rea
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
