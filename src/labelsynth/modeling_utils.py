@@ -119,7 +119,6 @@ def instance_edges(instance_map: torch.Tensor) -> torch.Tensor:
     return edge.unsqueeze(1).float()
 
 
-
 # A model folder keeps its discriminator (for fine-tuning) here: written by the converters and by training, read by the
 # training scripts' --pretrained_model.
 DISCRIMINATOR_SUBFOLDER = "discriminator"

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .inference_cache import cached_derivation, tensor_versions
 from .normalization import SPADE, SemanticLayout
 from .spectral_norm import spectral_norm
 from .winograd import PreparedConv2d
@@ -35,20 +36,20 @@ def inference_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     device_type = x.device.type
     dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
     memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    state = tuple((t._version, t.data_ptr()) for t in (*conv.parameters(), *conv.buffers()))
-    key = (state, dtype, memory_format, x.device)
-    cached = conv.__dict__.get("_inference_conv")
-    if cached is None or cached[0] != key:
+    key = (tensor_versions(*conv.parameters(), *conv.buffers()), dtype, memory_format, x.device)
+
+    def prepare() -> PreparedConv2d:
         weight = conv.weight.detach().to(dtype)
         bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
         # reflect/replicate padding is applied explicitly below, as nn.Conv2d does
         padding = conv.padding if conv.padding_mode == "zeros" else 0
-        cached = (key, PreparedConv2d(weight, bias, conv.stride, padding, conv.dilation, conv.groups, memory_format))
-        conv.__dict__["_inference_conv"] = cached
+        return PreparedConv2d(weight, bias, conv.stride, padding, conv.dilation, conv.groups, memory_format)
+
+    prepared = cached_derivation(conv, "_inference_conv", key, prepare)
     x = x.to(dtype)
     if conv.padding_mode != "zeros":
         x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
-    return cached[1](x)
+    return prepared(x)
 
 
 class SPADEResnetBlock(nn.Module):

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .inference_cache import tensor_versions
+
 PARAM_FREE_NORMS = ("batch", "syncbatch", "instance", "positional", "none")
 PADDING_MODES = ("zeros", "reflect")
 
@@ -275,8 +277,7 @@ class SPADE(nn.Module):
                   self.mlp_beta.weight, self.mlp_beta.bias)
         fold = self._folds_norm()
         tracked = params + ((self.param_free_norm.running_mean, self.param_free_norm.running_var) if fold else ())
-        version = tuple((t._version, t.data_ptr(), t.dtype, t.device) for t in tracked) + (layout.has_edges, dtype,
-                                                                                              fold)
+        version = (*tensor_versions(*tracked), layout.has_edges, dtype, fold)
         if self._fast_tables is not None and self._fast_tables.version == version:
             return self._fast_tables
         shared_w, shared_b, gamma_w, gamma_b, beta_w, beta_b = (p.detach().float() for p in params)

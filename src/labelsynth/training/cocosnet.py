@@ -329,4 +329,3 @@ class CoCosNetTrainingModule(GANTrainingModule):
             colored = np.asarray(self.processor.colorize(label.numpy()))
             rows.append(np.concatenate([colored, exemplar, real, image], axis=1))
         return np.concatenate(rows, axis=0)
-

@@ -49,5 +49,3 @@ class CRNTrainingModule(GANTrainingModule):
     @torch.no_grad()
     def generate(self, generator, batch, rng):
         return generator(label_map=batch["label_map"], output_index=0).images
-
-

@@ -67,4 +67,3 @@ class Pix2PixTrainingModule(GANTrainingModule):
     def generate(self, generator, batch, rng):
         """Validation images in the model's test mode (`config.test_mode`), dropout masks drawn from `rng`."""
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), generator=rng).images
-

@@ -140,4 +140,3 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
         style = batch["pixel_values"] if self.generator.config.use_features else None
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), style_image=style,
                          generator=rng).images
-

@@ -87,4 +87,3 @@ class SPADETrainingModule(GANTrainingModule):
     @torch.no_grad()
     def generate(self, generator, batch, rng):
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), generator=rng).images
-

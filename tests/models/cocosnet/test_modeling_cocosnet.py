@@ -227,4 +227,3 @@ def test_memory_of_a_256_inference(path: str, budget_mib: int) -> None:
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     added_mib = float(result.stdout.strip().splitlines()[-1])
     assert 128 <= added_mib <= budget_mib, added_mib
-

@@ -28,6 +28,7 @@ from ...hub import ModelCardInfo
 from ...layers.attention import SelfAttention2d
 from ...layers.blocks import SPADEResnetBlock, inference_conv, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
+from ...layers.inference_cache import cached_derivation, tensor_versions
 from ...layers.normalization import SPADE, SemanticLayout
 from ...layers.onehot import onehot_conv2d
 from ...layers.winograd import PreparedConv2d
@@ -348,14 +349,8 @@ class GuidedLayout:
 def _fused_gamma_beta(spade: SPADE) -> PreparedConv2d:
     """The conv `cat(W_gamma, W_beta)` with bias `cat(b_gamma + 1, b_beta)`, cached until a weight changes."""
     params = (spade.mlp_gamma.weight, spade.mlp_gamma.bias, spade.mlp_beta.weight, spade.mlp_beta.bias)
-    key = tuple((p._version, p.data_ptr(), p.dtype) for p in params)
-    cached = spade.__dict__.get("_fused_gamma_beta")
-    if cached is None or cached[0] != key:
-        weight = torch.cat([params[0], params[2]]).detach()
-        bias = torch.cat([params[1] + 1, params[3]]).detach()
-        cached = (key, PreparedConv2d(weight, bias))
-        spade.__dict__["_fused_gamma_beta"] = cached
-    return cached[1]
+    return cached_derivation(spade, "_fused_gamma_beta", tensor_versions(*params), lambda: PreparedConv2d(
+        torch.cat([params[0], params[2]]).detach(), torch.cat([params[1] + 1, params[3]]).detach()))
 
 
 def _guided_spade(spade: SPADE, x: torch.Tensor, normalized: torch.Tensor, layout: GuidedLayout) -> torch.Tensor:
@@ -465,16 +460,14 @@ _CHANNEL_ALIGNMENT = 16  # oneDNN's convolutions are much faster on channel coun
 def _padded_block_convs(block: CorrespondenceResidualBlock, channels: int) -> tuple[PreparedConv2d, PreparedConv2d]:
     """The block's convs zero-padded to `channels` in and out, cached until a weight changes."""
     params = (block.conv1.weight, block.conv1.bias, block.conv2.weight, block.conv2.bias)
-    key = (channels, *((p._version, p.data_ptr(), p.dtype) for p in params))
-    cached = block.__dict__.get("_padded_convs")
-    if cached is None or cached[0] != key:
-        extra = channels - params[0].shape[0]
-        convs = tuple(
+    extra = channels - params[0].shape[0]
+
+    def pad() -> tuple[PreparedConv2d, PreparedConv2d]:
+        return tuple(
             PreparedConv2d(F.pad(weight.detach(), (0, 0, 0, 0, 0, extra, 0, extra)), F.pad(bias.detach(), (0, extra)))
             for weight, bias in (params[:2], params[2:]))
-        cached = (key, convs)
-        block.__dict__["_padded_convs"] = cached
-    return cached[1]
+
+    return cached_derivation(block, "_padded_convs", (channels, tensor_versions(*params)), pad)
 
 
 def _instance_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
