@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -207,22 +208,30 @@ def test_generate_style_image(
 def test_generate_instance_edges_model(
     models: dict[str, Path], samples_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    label, instance = samples_dir / CITY_LABEL, samples_dir / CITY_INSTANCE
-    status, _, stderr = _generate(capsys, "--model", models["edges"], "--label", label, "-o", tmp_path / "x.png")
-    assert status == 2
-    assert "--instance" in stderr and "instance edges" in stderr
-    assert "Traceback" not in stderr and not (tmp_path / "x.png").exists()
-
+    original, instance = samples_dir / CITY_LABEL, samples_dir / CITY_INSTANCE
+    # The same map colour-coded in the Cityscapes palette (what a user paints): it has no instance ids to give. (The
+    # void labelIds share colours, so the comparisons use the ids the colours stand for.)
+    space = get_label_space("cityscapes")
+    ids = space.encode_colors(space.colorize(np.asarray(PIL.Image.open(original))))
+    label, colour = tmp_path / "label.png", tmp_path / "colour.png"
+    PIL.Image.fromarray(ids.astype(np.uint8)).save(label)
+    PIL.Image.fromarray(space.colorize(ids)).save(colour)
     with_instances, label_as_instances = tmp_path / "inst.png", tmp_path / "label_inst.png"
-    for out, inst in ((with_instances, instance), (label_as_instances, label)):
+    without, colour_without = tmp_path / "without.png", tmp_path / "colour_without.png"
+    for out, label_file, inst in ((with_instances, label, instance), (label_as_instances, label, label),
+                                  (without, label, None), (colour_without, colour, None)):
+        extra = ["--instance", inst] if inst is not None else []
         status, _, stderr = _generate(
-            capsys, "--model", models["edges"], "--label", label, "--instance", inst, "-o", out
+            capsys, "--model", models["edges"], "--label", label_file, *extra, "-o", out
         )
         assert status == 0, stderr
     image = _pixels(with_instances)
     assert image.shape == (64, 128, 3)  # Cityscapes-style 1:2 model size
     # Cars next to each other have instance edges that the label map alone does not give.
     assert not np.array_equal(image, _pixels(label_as_instances))
+    # Without an instance map, the class regions are the instances: the documented default, also for colour maps.
+    np.testing.assert_array_equal(_pixels(without), _pixels(label_as_instances))
+    np.testing.assert_array_equal(_pixels(colour_without), _pixels(label_as_instances))
 
 
 def test_generate_notes(
@@ -240,7 +249,8 @@ def test_generate_notes(
 
 @pytest.mark.parametrize(
     "case",
-    ["out_of_range", "off_palette", "tolerance", "missing_label", "missing_instance", "input_the_model_does_not_take",
+    ["out_of_range", "off_palette", "tolerance", "missing_label", "label_is_a_folder", "missing_instance",
+     "input_the_model_does_not_take",
      "missing_model_folder",
      "folder_without_config", "folder_without_processor", "unknown_hub_id_offline", "bad_extension", "cuda"],
 )
@@ -268,6 +278,9 @@ def test_generate_user_errors(
     elif case == "missing_label":
         label = tmp_path / "nope.png"
         expected = ["--label", "nope.png", "no such file"]
+    elif case == "label_is_a_folder":
+        label = tmp_path
+        expected = ["--label", "is a folder; give an image file"]
     elif case == "missing_instance":
         extra = ["--instance", tmp_path / "nope_inst.png"]
         expected = ["--instance", "no such file"]
@@ -290,7 +303,7 @@ def test_generate_user_errors(
     elif case == "unknown_hub_id_offline":
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
         model = "labelsynth-tests/does-not-exist"
-        expected = ["labelsynth-tests/does-not-exist", "HF_HUB_OFFLINE", "local folder", "HF cache"]
+        expected = ["labelsynth-tests/does-not-exist", "HF_HUB_OFFLINE", "local folder", "Hugging Face cache"]
     elif case == "bad_extension":
         out = tmp_path / "out.notanimage"
         expected = ["unknown image format", ".notanimage"]
@@ -440,3 +453,88 @@ def test_ingest_then_evaluate_from_the_command_line(tmp_path: Path, samples_dir:
                  "--metrics", "psnr,ssim", "--output", str(report)]) == 0
     results = json.loads(report.read_text())
     assert results["num_samples"] == 6 and 0 < results["psnr"] < 40 and -1 <= results["ssim"] <= 1
+
+
+# ------------------------------------------------------------------------------------------------ start-up and ids
+def test_help_and_argument_errors_import_neither_torch_nor_transformers() -> None:
+    """`labelsynth --help` and argument errors answer without importing torch (seconds on a small machine)."""
+    code = textwrap.dedent("""
+        import json, sys
+        from labelsynth.cli import main
+        calls = [["--help"], ["generate", "--help"], ["convert", "--help"], ["demo", "--help"], ["ingest", "--help"],
+                 ["evaluate", "--help"], ["cluster-features", "--help"], ["models", "--help"], [],
+                 ["generate"], ["generate", "--label", "x.png"], ["generate", "--label", "x", "-o", "y.png",
+                 "--seed", "1e3"], ["generate", "--label", "x", "-o", "y.png", "--seed", str(2**64)],
+                 ["demo", "--device", "tpu"], ["convert", "nope"], ["--version"]]
+        statuses = [main(argv) for argv in calls]
+        heavy = [name for name in ("torch", "transformers", "gradio", "datasets") if name in sys.modules]
+        print("RESULT " + json.dumps({"statuses": statuses, "heavy": heavy}), file=sys.stderr)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stderr.split("RESULT ", 1)[1])
+    assert outcome == {"statuses": [0] * 8 + [2] * 7 + [0], "heavy": []}
+    # The same help text as before the lazy imports: every sub-command and converter listed with its summary.
+    assert "cluster-features" in result.stdout and "Convert official ZPdesu/SEAN checkpoints" in result.stdout
+    assert "argument --seed: must be between 0 and 9223372036854775807" in result.stderr
+
+
+def test_generate_with_the_builtin_model_by_id_and_from_a_colour_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The built-in model by its registered id equals the default; a colour-coded map (what users paint) works on it
+    without an instance map and gives the image of the same map as ids."""
+    from labelsynth.examples import draw_street_scene
+
+    label, _ = draw_street_scene(1, size=(128, 256))
+    ids_png, colour_png = tmp_path / "ids.png", tmp_path / "colour.png"
+    PIL.Image.fromarray(label.astype(np.uint8)).save(ids_png)
+    PIL.Image.fromarray(get_label_space("cityscapes").colorize(label)).save(colour_png)
+    outputs = {}
+    for name, model, label_file in (("default", None, ids_png), ("by_id", "spade-cityscapes-tiny", ids_png),
+                                    ("colour", "spade-cityscapes-tiny", colour_png)):
+        outputs[name] = tmp_path / f"{name}.png"
+        status, _, stderr = _generate(capsys, *(["--model", model] if model else []), "--label", label_file,
+                                      "--seed", "5", "-o", outputs[name])
+        assert status == 0, stderr
+    np.testing.assert_array_equal(_pixels(outputs["default"]), _pixels(outputs["by_id"]))
+    np.testing.assert_array_equal(_pixels(outputs["colour"]), _pixels(outputs["by_id"]))
+
+
+def test_generate_refuses_a_photo_and_suggests_a_tolerance_that_works_for_a_jpeg_map(
+    samples_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A photo given as --label is named as a photo (whatever the tolerance); a JPEG-compressed colour map gets a
+    --color-tolerance value that then works the first time."""
+    photo = samples_dir / "pix2pixHD_cityscapes/train_img/aachen_000000_000019_leftImg8bit.png"
+    for extra in ([], ["--color-tolerance", "1000"]):
+        status, _, stderr = _generate(capsys, "--label", photo, *extra, "-o", tmp_path / "photo.png")
+        message = stderr.strip().splitlines()[-1]
+        assert status == 2 and "looks like a photo" in message and "segment it first" in message
+        assert "--color-tolerance" not in message and "LabelMapProcessor" not in message
+
+    from labelsynth.examples import draw_street_scene
+
+    label, instance = draw_street_scene(2, size=(128, 256))
+    jpeg = tmp_path / "map.jpg"
+    PIL.Image.fromarray(get_label_space("cityscapes").colorize(label)).save(jpeg, quality=75)
+    status, _, stderr = _generate(capsys, "--label", jpeg, "-o", tmp_path / "out.png")
+    message = stderr.strip().splitlines()[-1]
+    assert status == 2 and "JPEG" in message and "LabelMapProcessor" not in message
+    tolerance = message.rsplit("--color-tolerance ", 1)[1].rstrip(".")
+    status, _, stderr = _generate(capsys, "--label", jpeg, "--color-tolerance", tolerance, "--save-colorized-label",
+                                  tmp_path / "decoded.png", "-o", tmp_path / "out.png")
+    assert status == 0, stderr
+    decoded = get_label_space("cityscapes").encode_colors(np.asarray(PIL.Image.open(tmp_path / "decoded.png")))
+    # The model's size equals the map's (no resizing in between). JPEG's half-resolution colour smears class edges,
+    # so only pixels away from them must all be right (measured: 96-97% overall, >= 99.97% beyond 3 pixels).
+    from scipy import ndimage
+
+    edges = np.zeros(label.shape, bool)
+    for axis in (0, 1):
+        step = np.diff(label, axis=axis) != 0
+        edges[tuple(slice(None, -1) if a == axis else slice(None) for a in (0, 1))] |= step
+        edges[tuple(slice(1, None) if a == axis else slice(None) for a in (0, 1))] |= step
+    interior = ndimage.distance_transform_edt(~edges) > 3
+    assert (decoded == label)[interior].mean() > 0.999 and (decoded == label).mean() > 0.95

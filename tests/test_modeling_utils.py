@@ -50,3 +50,52 @@ def test_one_hot_and_edges() -> None:
 def test_config_validates_image_size() -> None:
     with pytest.raises(ValueError, match="image_size must be"):
         LabelSynthConfig(image_size=(256,))
+
+
+# ------------------------------------------------------------------------------------------------ strict loading
+def _damaged_copies(tmp_path):
+    """The built-in model folder three times: intact, with 10% of its tensors removed and one added, truncated."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from labelsynth.examples import BUILTIN_MODEL
+
+    intact, pruned, truncated = (tmp_path / name for name in ("intact", "pruned", "truncated"))
+    for folder in (intact, pruned, truncated):
+        shutil.copytree(BUILTIN_MODEL, folder)
+    tensors = load_file(intact / "model.safetensors")
+    kept = {key: value for index, (key, value) in enumerate(sorted(tensors.items())) if index % 10}
+    save_file({**kept, "stray.weight": torch.zeros(3)}, pruned / "model.safetensors", metadata={"format": "pt"})
+    data = (intact / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return intact, pruned, truncated, len(tensors) - len(kept)
+
+
+def test_loading_is_strict_about_missing_unexpected_and_unreadable_weights(tmp_path) -> None:
+    from labelsynth import SPADEModel
+    from labelsynth.modeling_utils import IncompleteWeightsError
+
+    intact, pruned, truncated, removed = _damaged_copies(tmp_path)
+    model, info = SPADEModel.from_pretrained(intact, output_loading_info=True)  # transformers' own option still works
+    assert isinstance(model, SPADEModel) and not info["missing_keys"]
+    with pytest.raises(IncompleteWeightsError, match=rf"{removed} missing tensors \(.*\); 1 unexpected tensors "
+                                                     r"\(stray.weight\)") as err:
+        SPADEModel.from_pretrained(pruned)
+    assert isinstance(err.value, OSError) and "download or convert it again" in str(err.value)
+    with pytest.raises(IncompleteWeightsError, match="model.safetensors cannot be read .* truncated or corrupt"):
+        SPADEModel.from_pretrained(truncated)
+
+
+def test_cli_reports_a_damaged_model_folder_in_one_line(tmp_path, capsys) -> None:
+    from labelsynth.cli import main
+    from labelsynth.examples import example_paths
+
+    _, pruned, truncated, _ = _damaged_copies(tmp_path)
+    label, instance = example_paths(0)
+    for folder in (pruned, truncated):
+        status = main(["generate", "--model", str(folder), "--label", str(label), "--instance", str(instance), "-o",
+                       str(tmp_path / "out.png")])
+        err = capsys.readouterr().err
+        assert status == 2 and "Traceback" not in err and not (tmp_path / "out.png").exists()
+        assert err.strip().splitlines()[-1].startswith(f"labelsynth: error: cannot load the model in {folder}")

@@ -132,6 +132,22 @@ def test_unknown_colours_mention_tolerance_and_tolerance_fixes_them():
     np.testing.assert_array_equal(proc()(rgb, color_tolerance=4)["label_map"][0].numpy(), expected)
 
 
+def test_colour_error_suggests_a_working_color_tolerance_once():
+    cs = get_label_space("cityscapes")
+    ids = np.full((24, 32), 7)  # road
+    ids[:, 16:] = 8  # sidewalk
+    rgb = cs.colorize(ids)
+    rgb[:, 16] = (rgb[0, 15].astype(int) + rgb[0, 16]) // 2  # an anti-aliased edge column
+    with pytest.raises(ValueError) as err:
+        proc(label_space="cityscapes")(rgb)
+    msg, suggested = str(err.value), getattr(err.value, "suggested_tolerance", None)
+    assert suggested is not None and msg.startswith("label map #0: 3.1% of the image (24 of 768 pixels")
+    assert f"tolerance={suggested:g} decodes it" in msg and f"set color_tolerance={suggested:g}" in msg
+    assert "label map #0: label map" not in msg and "anti-aliasing" in msg
+    decoded = proc(label_space="cityscapes", color_tolerance=suggested)(rgb)["label_map"][0].numpy()
+    assert set(np.unique(decoded[:, 16]).tolist()) <= {7, 8} and (decoded[:, 17:] == 8).all()
+
+
 def test_rgb_with_a_palette_less_space():
     space = LabelSpace(name="plain", names=("a", "b", "c"))
     rgb = np.zeros((2, 2, 3), np.uint8)
@@ -434,3 +450,19 @@ def test_celebamask_samples(samples_dir):
     colormap = samples_dir / "SEAN_celebahq" / "colormaps" / "29258.png"
     sean = LabelMapProcessor(label_space="celebamask-hq", resize_mode="none")(colormap)["label_map"][0]
     assert sean.shape == (512, 512) and (sean == 7).sum() == 1159  # SEAN's r_brow colour
+
+
+def test_repr_is_compact_and_config_stays_complete(tmp_path):
+    p = LabelMapProcessor(label_space="cityscapes", size=(256, 512), resize_mode="keep_aspect", color_tolerance=2.5,
+                          image_resample="bilinear")
+    text = repr(p)
+    assert str(p) == text and len(text.splitlines()) <= 8  # was one line per palette value (~230 lines)
+    for part in ("cityscapes (35 classes)", "height=256, width=512", "resize_mode: keep_aspect",
+                 "color_tolerance: 2.5", "image_resample: bilinear"):
+        assert part in text
+    assert "palette" not in text and "road" not in text
+    # What save_pretrained writes still holds the whole label space and round-trips.
+    assert json.loads(p.to_json_string())["label_space"] == get_label_space("cityscapes").to_dict()
+    p.save_pretrained(tmp_path)
+    loaded = LabelMapProcessor.from_pretrained(tmp_path)
+    assert loaded.to_dict() == p.to_dict() and repr(loaded) == text

@@ -35,6 +35,7 @@ from labelsynth.training.modules import default_collate
 from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_global_model
 from labelsynth.training.scripts import (
     add_data_arguments,
+    check_instance_maps,
     run_card_info,
     training_rows,
     validation_batch,
@@ -107,18 +108,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def build_config(args: argparse.Namespace) -> Pix2PixHDConfig:
+    """The config of the model `build_model` makes, without building the model."""
+    if args.pretrained_model:
+        return Pix2PixHDConfig.from_pretrained(args.pretrained_model)
+    overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
+    if args.instance_feat or args.label_feat:
+        overrides["feature_mode"] = "label" if args.label_feat else "instance"
+    if args.no_instance:
+        overrides["use_instance_edges"] = False
+    return Pix2PixHDConfig.for_dataset(args.preset, **overrides)
+
+
+def instance_needs(args: argparse.Namespace, config: Pix2PixHDConfig) -> list[tuple[str, str | None]]:
+    """What in `config` reads instance maps, and the flag that trains without it (none for a --pretrained_model)."""
+    if args.pretrained_model:
+        source = feature_source = "the --pretrained_model was trained with them"
+    else:
+        source = f"preset {args.preset!r}"
+        feature_source = "--instance_feat" if args.instance_feat else source
+    needs = []
+    if config.use_instance_edges:
+        needs.append((f"instance edges ({source})", None if args.pretrained_model else "--no_instance"))
+    if config.feature_mode == "instance":
+        needs.append((f"the instance-wise feature encoder ({feature_source})",
+                      None if args.pretrained_model else "--label_feat"))
+    return needs
+
+
 def build_model(args: argparse.Namespace) -> tuple[Pix2PixHDModel, Pix2PixHDDiscriminator, LabelMapProcessor]:
     if args.pretrained_model:
         model = Pix2PixHDModel.from_pretrained(args.pretrained_model)
         processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
         discriminator = load_discriminator(args.pretrained_model, Pix2PixHDDiscriminator, model.config)
         return model.train(), discriminator.train(), processor
-    overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
-    if args.instance_feat or args.label_feat:
-        overrides["feature_mode"] = "label" if args.label_feat else "instance"
-    if args.no_instance:
-        overrides["use_instance_edges"] = False
-    config = Pix2PixHDConfig.for_dataset(args.preset, **overrides)
+    config = build_config(args)
     height, width = config.image_size
     processor = LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width})
     model = Pix2PixHDModel(config)
@@ -129,6 +153,13 @@ def build_model(args: argparse.Namespace) -> tuple[Pix2PixHDModel, Pix2PixHDDisc
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # The data first: a dataset that cannot train this model stops the run before the model is built.
+    config = build_config(args)
+    rows = training_rows(args, config.label_space)
+    val_rows = validation_rows(args, config.label_space, rows)
+    check_instance_maps(args, rows, instance_needs(args, config))
+    check_instance_maps(args, val_rows, instance_needs(args, config))
+
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
@@ -137,12 +168,10 @@ def main(argv: list[str] | None = None) -> None:
                                      lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_l1=args.lambda_l1,
                                      fix_global_steps=args.fix_global_steps)
 
-    rows = training_rows(args, config.label_space)
     needs_instances = config.use_instance_edges or config.feature_mode == "instance"
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=args.resize_mode,
                              label_space=config.label_space, use_instance=needs_instances, passthrough_columns=())
     transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    val_rows = validation_rows(args, config.label_space, rows)
     fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
     val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 

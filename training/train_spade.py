@@ -30,6 +30,7 @@ from labelsynth.training import (
 )
 from labelsynth.training.scripts import (
     add_data_arguments,
+    check_instance_maps,
     run_card_info,
     training_rows,
     validation_batch,
@@ -121,14 +122,11 @@ def add_style_encoder(model: SPADEModel, z_dim: int) -> SPADEModel:
     return vae
 
 
-def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminator, LabelMapProcessor]:
+def build_config(args: argparse.Namespace) -> SPADEConfig:
+    """The config of the model `build_model` makes (its label space and instance edges; before `--use_vae` is added
+    to a --pretrained_model), without building the model."""
     if args.pretrained_model:
-        model = SPADEModel.from_pretrained(args.pretrained_model, dtype=torch.float32)
-        processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
-        if args.use_vae and not model.config.use_vae:
-            model = add_style_encoder(model, args.z_dim or model.config.z_dim)
-        discriminator = load_discriminator(args.pretrained_model, SPADEDiscriminator, model.config)
-        return model.train(), discriminator.train(), processor
+        return SPADEConfig.from_pretrained(args.pretrained_model)
     overrides = {k: v for k, v in {"image_size": args.image_size, "ngf": args.ngf, "ndf": args.ndf,
                                    "num_upsampling_layers": args.num_upsampling_layers,
                                    "spade_hidden_nc": args.spade_hidden_nc,
@@ -139,7 +137,18 @@ def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminato
         overrides["z_dim"] = args.z_dim
     if args.no_instance:
         overrides["use_instance_edges"] = False
-    config = SPADEConfig.for_dataset(args.preset, **overrides)
+    return SPADEConfig.for_dataset(args.preset, **overrides)
+
+
+def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminator, LabelMapProcessor]:
+    if args.pretrained_model:
+        model = SPADEModel.from_pretrained(args.pretrained_model, dtype=torch.float32)
+        processor = LabelMapProcessor.from_pretrained(args.pretrained_model)
+        if args.use_vae and not model.config.use_vae:
+            model = add_style_encoder(model, args.z_dim or model.config.z_dim)
+        discriminator = load_discriminator(args.pretrained_model, SPADEDiscriminator, model.config)
+        return model.train(), discriminator.train(), processor
+    config = build_config(args)
     height, width = config.image_size
     processor = LabelMapProcessor(label_space=config.label_space, size={"height": height, "width": width})
     return SPADEModel(config), SPADEDiscriminator(config), processor
@@ -147,6 +156,16 @@ def build_model(args: argparse.Namespace) -> tuple[SPADEModel, SPADEDiscriminato
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # The data first: a dataset that cannot train this model stops the run before the model is built.
+    config = build_config(args)
+    rows = training_rows(args, config.label_space)
+    val_rows = validation_rows(args, config.label_space, rows)
+    if config.use_instance_edges:
+        needs = ([("instance edges (the --pretrained_model was trained with them)", None)] if args.pretrained_model
+                 else [(f"instance edges (preset {args.preset!r})", "--no_instance")])
+        check_instance_maps(args, rows, needs)
+        check_instance_maps(args, val_rows, needs)
+
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
@@ -155,13 +174,11 @@ def main(argv: list[str] | None = None) -> None:
                                  lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_kld=args.lambda_kld,
                                  lambda_l1=args.lambda_l1)
 
-    rows = training_rows(args, config.label_space)
     mode = args.resize_mode or ("fixed" if config.image_size[0] != config.image_size[1] else "resize_and_crop")
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=mode,
                              label_space=config.label_space, use_instance=config.use_instance_edges,
                              passthrough_columns=())
     transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    val_rows = validation_rows(args, config.label_space, rows)
     fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
     val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 

@@ -1,46 +1,62 @@
 """labelsynth: semantic image synthesis (label map -> image) with a Hugging Face-style API.
 
-Importing the package registers every model with transformers' Auto* classes and the "label-to-image" pipeline
-task, so `transformers.pipeline("label-to-image", model=...)` works after `import labelsynth`.
+``import labelsynth`` is cheap: it imports neither torch nor transformers (the ``labelsynth`` command answers
+``--help`` and argument errors without them). The public classes below load on first use, and the models are
+registered with transformers' Auto* classes and the "label-to-image" pipeline task as soon as transformers is
+imported (before or after labelsynth), so
+
+```python
+import labelsynth
+from transformers import pipeline
+
+pipe = pipeline("label-to-image")                                   # the built-in model, offline
+pipe = pipeline("label-to-image", model="spade-cityscapes-tiny")    # a registered id, a folder or a Hub id
+```
+
+work as with any transformers model (see `labelsynth.registration`).
 """
 
-from transformers import AutoConfig, AutoImageProcessor, AutoModel
-from transformers.pipelines import PIPELINE_REGISTRY
+from __future__ import annotations
 
-from .configuration_utils import LabelSynthConfig
-from .label_spaces import LabelSpace, get_label_space, list_label_spaces, register_label_space
-from .modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput
-from .models.cocosnet import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel
-from .models.crn import CRNConfig, CRNModel
-from .models.pix2pix import Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
-from .models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
-from .models.sean import SEANConfig, SEANDiscriminator, SEANModel, SEANStyles
-from .models.spade import SPADEConfig, SPADEDiscriminator, SPADEModel
-from .pipelines.label_to_image import LabelToImagePipeline
-from .processing import LabelMapProcessor
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import registration
 
 __version__ = "0.1.0"
 
-MODEL_CLASSES = {
-    Pix2PixConfig: Pix2PixModel,
-    Pix2PixHDConfig: Pix2PixHDModel,
-    CRNConfig: CRNModel,
-    SPADEConfig: SPADEModel,
-    SEANConfig: SEANModel,
-    CoCosNetConfig: CoCosNetModel,
+# Public name -> the module that defines it (imported on first access).
+_EXPORTS = {
+    "LabelSynthConfig": ".configuration_utils",
+    "LabelSpace": ".label_spaces",
+    "get_label_space": ".label_spaces",
+    "list_label_spaces": ".label_spaces",
+    "register_label_space": ".label_spaces",
+    "LabelSynthPreTrainedModel": ".modeling_utils",
+    "LabelToImageOutput": ".modeling_utils",
+    "CoCosNetConfig": ".models.cocosnet",
+    "CoCosNetDiscriminator": ".models.cocosnet",
+    "CoCosNetModel": ".models.cocosnet",
+    "CRNConfig": ".models.crn",
+    "CRNModel": ".models.crn",
+    "Pix2PixConfig": ".models.pix2pix",
+    "Pix2PixDiscriminator": ".models.pix2pix",
+    "Pix2PixModel": ".models.pix2pix",
+    "Pix2PixHDConfig": ".models.pix2pixhd",
+    "Pix2PixHDDiscriminator": ".models.pix2pixhd",
+    "Pix2PixHDModel": ".models.pix2pixhd",
+    "SEANConfig": ".models.sean",
+    "SEANDiscriminator": ".models.sean",
+    "SEANModel": ".models.sean",
+    "SEANStyles": ".models.sean",
+    "SPADEConfig": ".models.spade",
+    "SPADEDiscriminator": ".models.spade",
+    "SPADEModel": ".models.spade",
+    "LabelToImagePipeline": ".pipelines.label_to_image",
+    "LabelMapProcessor": ".processing",
+    "pipeline": ".registration",
+    "resolve_model": ".hub.resolve",
 }
-
-
-def _register() -> None:
-    for config_class, model_class in MODEL_CLASSES.items():
-        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-        AutoModel.register(config_class, model_class, exist_ok=True)
-        AutoImageProcessor.register(config_class, image_processor_classes={"pil": LabelMapProcessor}, exist_ok=True)
-    PIPELINE_REGISTRY.register_pipeline("label-to-image", pipeline_class=LabelToImagePipeline, pt_model=AutoModel,
-                                        type="image")
-
-
-_register()
 
 __all__ = [
     "CRNConfig",
@@ -69,5 +85,39 @@ __all__ = [
     "SPADEModel",
     "get_label_space",
     "list_label_spaces",
+    "pipeline",
     "register_label_space",
+    "resolve_model",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .configuration_utils import LabelSynthConfig
+    from .hub.resolve import resolve_model
+    from .label_spaces import LabelSpace, get_label_space, list_label_spaces, register_label_space
+    from .modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput
+    from .models.cocosnet import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel
+    from .models.crn import CRNConfig, CRNModel
+    from .models.pix2pix import Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
+    from .models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
+    from .models.sean import SEANConfig, SEANDiscriminator, SEANModel, SEANStyles
+    from .models.spade import SPADEConfig, SPADEDiscriminator, SPADEModel
+    from .pipelines.label_to_image import LabelToImagePipeline
+    from .processing import LabelMapProcessor
+    from .registration import pipeline
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    registration.register_if_pending()  # that import may have brought transformers in
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+registration.activate()

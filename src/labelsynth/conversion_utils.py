@@ -4,7 +4,6 @@ our modules, and writing the converted model folder (weights, processor, card, o
 from __future__ import annotations
 
 import argparse
-import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch
 from .state_dict_utils import state_dict_mismatch
 
 __all__ = ["discriminator_checkpoint", "find_checkpoint_file", "generator_checkpoint", "load_checked",
-           "load_original_state_dict", "multiscale_discriminator_options", "run_converter_script", "save_converted"]
+           "multiscale_discriminator_options", "run_converter_script", "save_converted"]
 
 
 def find_checkpoint_file(folder: Path, net: str) -> Path | None:
@@ -42,19 +41,6 @@ def discriminator_checkpoint(folder: Path | None) -> Path:
         raise FileNotFoundError(f"no discriminator checkpoint (latest_net_D.pth) in {folder}: converting the "
                                 "discriminator needs the checkpoint folder, not a generator file")
     return path
-
-
-def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load an original `.pth` state dict safely (`weights_only=True`) on the CPU."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, EOFError) as err:
-        if "Unsupported global" in str(err):
-            raise  # a pickle that would run code: keep torch's explanation of weights_only
-        raise ValueError(f"{path} is not a PyTorch checkpoint that torch.load can read ({err!r})") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} is not a plain state_dict of tensors (as the original training code saves it)")
-    return dict(state)
 
 
 def load_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, *, architecture: str,

@@ -6,17 +6,26 @@ is built here, on the model's device, so the large float tensor never crosses a 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_utils import LabelSynthConfig
 from .hub import ModelCardMixin
+from .hub.resolve import resolve_model
+
+
+class IncompleteWeightsError(OSError):
+    """Saved weights that cannot be read, or do not fit the model their config describes (an `OSError`, like
+    transformers' other "cannot load this model" errors)."""
 
 
 @dataclass
@@ -124,6 +133,51 @@ def instance_edges(instance_map: torch.Tensor) -> torch.Tensor:
 DISCRIMINATOR_SUBFOLDER = "discriminator"
 
 
+def check_tensor_set(
+    values: Any,
+    expected: Mapping[str, tuple[int, ...]],
+    *,
+    argument: str,
+    element: str,
+    dtype_ok: Callable[[torch.Tensor], bool],
+    dtype_name: str,
+    size: tuple[int, int],
+    hint: str,
+) -> dict[str, torch.Tensor]:
+    """Validate a user-given set of named tensors (SEAN's noise maps, pix2pix's dropout masks) against the shapes the
+    model needs for this label-map size; each may also have batch size 1 (shared by every image).
+
+    Args:
+        values: what the user passed as `argument`.
+        expected: ``{name: (B, C, h, w)}`` in the order the model uses them.
+        argument, element: how messages name the argument and one entry ("map", "mask").
+        dtype_ok, dtype_name: which tensors are acceptable, and how to say it ("floating-point", "bool (or 0/1)").
+        size: the label map's ``(H, W)``, for messages.
+        hint: how to get a complete valid set (appended to errors).
+
+    Returns:
+        The tensors, keyed and ordered as `expected`.
+    """
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{argument} must be a dict {{name: tensor}} with one {element} for each of "
+                        f"{list(expected)}, got {type(values).__name__}; {hint}")
+    missing = [name for name in expected if name not in values]
+    unexpected = [name for name in values if name not in expected]
+    if missing or unexpected:
+        raise ValueError(f"{argument} needs exactly one {element} for each of {list(expected)}; missing {missing}, "
+                         f"unexpected {unexpected}; {hint}")
+    for name, shape in expected.items():
+        value, wanted = values[name], ", ".join(map(str, shape))
+        if not isinstance(value, torch.Tensor) or not dtype_ok(value):
+            kind = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"{argument}[{name!r}] must be a {dtype_name} tensor [{wanted}], got {kind}")
+        if value.dim() != len(shape) or tuple(value.shape[1:]) != tuple(shape[1:]) or value.shape[0] not in (1, shape[0]):
+            shared = ", ".join(map(str, (1, *shape[1:])))
+            raise ValueError(f"{argument}[{name!r}] has shape {tuple(value.shape)}; for {shape[0]} label map(s) of "
+                             f"{size[0]}x{size[1]} it needs [{wanted}] (or [{shared}], shared by every image); {hint}")
+    return {name: values[name] for name in expected}
+
+
 def save_discriminator(discriminator: PreTrainedModel, model_folder: str | Path) -> None:
     """Save a discriminator into `model_folder/discriminator/` (no model card: it is not a model to use alone)."""
     discriminator.save_pretrained(Path(model_folder) / DISCRIMINATOR_SUBFOLDER, write_model_card=False)
@@ -158,6 +212,43 @@ class LabelSynthPreTrainedModel(ModelCardMixin, PreTrainedModel):
     #   "tensor":   array or tensor, batch dimension added when missing
     #   "value":    passed unchanged (ints, dicts, style-code objects)
     pipeline_inputs: ClassVar[dict[str, str]] = {"instance_map": "instance", "style_image": "image", "noise": "tensor"}
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None, *args: Any,
+                        **kwargs: Any) -> LabelSynthPreTrainedModel:
+        """`PreTrainedModel.from_pretrained`, strict, and also taking labelsynth's registered ids.
+
+        Besides folders and Hub ids, `pretrained_model_name_or_path` may be a registered id (``"spade-cityscapes-tiny"``,
+        ``"spade-ade20k"``; see `labelsynth.hub.resolve.resolve_model`). Unlike transformers' default, weights that do
+        not fit the config exactly (missing, unexpected or mis-shaped tensors) and unreadable weight files are an
+        `IncompleteWeightsError` naming them: a model with some tensors left at their random init generates
+        garbage, and says nothing.
+        """
+        if pretrained_model_name_or_path is not None:
+            pretrained_model_name_or_path = resolve_model(pretrained_model_name_or_path)
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
+                                                  **kwargs)
+        except SafetensorError as err:
+            raise IncompleteWeightsError(
+                f"{pretrained_model_name_or_path}: model.safetensors cannot be read ({err}); the file is truncated or "
+                "corrupt: download or convert it again"
+            ) from None
+        problems = [
+            f"{len(keys)} {what} ({', '.join(map(str, sorted(keys)[:5]))}{', ...' if len(keys) > 5 else ''})"
+            for what, keys in (("missing tensors", info["missing_keys"]), ("unexpected tensors", info["unexpected_keys"]),
+                               ("tensors of the wrong shape", info["mismatched_keys"]),
+                               ("loading errors", info["error_msgs"]))
+            if keys
+        ]
+        if problems:
+            raise IncompleteWeightsError(
+                f"{pretrained_model_name_or_path}: the weights do not fit {cls.__name__} as its config.json describes "
+                f"it: {'; '.join(problems)}. The folder is incomplete or its files come from different models: "
+                "download or convert it again"
+            )
+        return (model, info) if want_info else model
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         """Paper init instead of transformers' N(0, 0.02) default: Xavier-normal(gain) weights, zero biases."""
@@ -222,3 +313,13 @@ def nearest_resize(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(tensor.shape[-2:]) == tuple(size):
         return tensor
     return F.interpolate(tensor, size=size, mode="nearest")
+
+
+def check_finite(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """`tensor` unchanged if every value is finite; NaN/inf (which turn a whole image black) raise a ValueError."""
+    if tensor.is_floating_point() or tensor.is_complex():
+        bad = ~torch.isfinite(tensor)
+        if bad.any():
+            raise ValueError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN/inf) of {tensor.numel()}; "
+                             "pass finite values, e.g. torch.randn for noise")
+    return tensor

@@ -10,9 +10,19 @@ fix, before anything reaches torch.
 ``I;16``, ``I`` and integral ``F`` images are index maps. ``RGB``/``RGBA`` images and uint8 ``(H, W, 3)`` arrays are
 colour-coded and decoded through the label-space palette (exactly, or within ``color_tolerance``; alpha is ignored).
 An RGB image whose three channels are identical is a grey index map saved as RGB -- unless every grey level in it is
-a palette colour (ADE20K and COCO-Stuff have a few grey classes), in which case it is decoded as colours. Integer
-arrays/tensors ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)`` are ids; float arrays are accepted when every value is
-an integer.
+a palette colour (ADE20K and COCO-Stuff have a few grey classes), in which case it is decoded as colours. Float
+arrays are accepted when every value is an integer. Label maps must be lossless: a JPEG file read as an index map is
+refused (JPEG changes ids at every edge); colour-coded JPEGs need ``color_tolerance``.
+
+**Array shapes.** One label map is an integer array/tensor ``(H, W)``, ``(1, H, W)``, ``(H, W, 1)`` or
+``(1, 1, H, W)``, or a uint8 ``(H, W, 3/4)`` colour image. A batch is a *list* of maps (the pipeline and the CLI take
+only that form: one input, one image). The processor API also takes an explicit ``(B, H, W)`` / ``(B, 1, H, W)``
+integer batch; a 3-D array whose last axis is 2..4 but is not uint8 could be either ``(H, W, C)`` or a batch of
+2-4 thin maps, so it is refused with the fix.
+
+**Limits.** Every input (file header, PIL image, array) may hold at most `MAX_INPUT_PIXELS` pixels per map, checked
+before decoding, and one call's output batch at most `MAX_INPUT_PIXELS` pixels in all. Unreadable, truncated and
+non-image files raise a ``ValueError`` that names the file.
 
 **Resizing.** Label and instance maps are resized with nearest-neighbour *index arithmetic* (no interpolation, no
 float round trip, so 32-bit instance ids survive). The source pixel of output pixel ``x`` is PIL's choice for
@@ -27,6 +37,7 @@ resized by PIL (bicubic by default) and scaled to ``[-1, 1]``.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -37,6 +48,7 @@ import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.processing_utils import ImagesKwargs
 
+from .hub.resolve import resolve_model
 from .label_spaces import LabelSpace, decode_color_label, get_label_space
 
 __all__ = ["LabelMapProcessor"]
@@ -44,6 +56,15 @@ __all__ = ["LabelMapProcessor"]
 _RESIZE_MODES = ("fixed", "keep_aspect", "none")
 _OUTPUT_TYPES = ("pil", "np", "pt")
 _INDEX_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+# Largest decoded map (or output batch), in pixels: 8192x8192, 512 MiB as int64 ids. Bounds memory for any input.
+MAX_INPUT_PIXELS = 8192 * 8192
+
+
+def _check_pixels(count: int, what: str, detail: str) -> None:
+    """Refuse an input (or batch) of more than `MAX_INPUT_PIXELS` pixels, before it is decoded or allocated."""
+    if count > MAX_INPUT_PIXELS:
+        raise ValueError(f"{what} is too large: {detail} = {count} pixels, more than the limit of {MAX_INPUT_PIXELS} "
+                         "(MAX_INPUT_PIXELS, 8192x8192); downscale it first (label maps: with nearest-neighbour)")
 
 
 class LabelMapProcessorKwargs(ImagesKwargs, total=False):
@@ -91,7 +112,19 @@ def _size_dict(size: Any) -> dict[str, int]:
         raise ValueError(f"size must be an int, (height, width) or {{'height': h, 'width': w}}, got {size!r}")
     if not all(isinstance(v, (int, np.integer)) and v > 0 for v in (h, w)):
         raise ValueError(f"size must hold positive ints, got {size!r}")
+    from .configuration_utils import MAX_IMAGE_SIDE  # the largest image_size a model accepts
+
+    if max(h, w) > MAX_IMAGE_SIDE:
+        raise ValueError(f"size must be at most {MAX_IMAGE_SIDE} pixels per side (as a model's image_size), "
+                         f"got height={h}, width={w}")
     return {"height": int(h), "width": int(w)}
+
+
+def _either(plural: Any, singular: Any, plural_name: str, singular_name: str) -> Any:
+    """The value of an argument that has two accepted names (``instance_maps=`` / ``instance_map=``)."""
+    if plural is not None and singular is not None:
+        raise ValueError(f"got both {plural_name}= and {singular_name}=; they are the same argument, give one")
+    return singular if singular is not None else plural
 
 
 def _integer_ids(arr: np.ndarray, what: str) -> np.ndarray:
@@ -120,11 +153,36 @@ def _integer_ids(arr: np.ndarray, what: str) -> np.ndarray:
 
 
 def _open(path: str | os.PathLike, what: str) -> PIL.Image.Image:
+    """Open and decode an image file; any unreadable, oversized or corrupt file is a ValueError naming it."""
+    name = os.fspath(path)
     if not os.path.isfile(path):
-        raise ValueError(f"{what}: file {os.fspath(path)!r} does not exist")
-    image = PIL.Image.open(path)
-    image.load()
+        raise ValueError(f"{what}: file {name!r} does not exist")
+    try:
+        with warnings.catch_warnings():  # Pillow's own bomb warning/error: MAX_INPUT_PIXELS is checked below instead
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            image = PIL.Image.open(path)  # lazy: reads the header only
+    except PIL.Image.DecompressionBombError:
+        raise ValueError(f"{what}: file {name!r} is too large (a decompression bomb): more than "
+                         f"{MAX_INPUT_PIXELS} pixels (MAX_INPUT_PIXELS)") from None
+    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
+        raise ValueError(f"{what}: file {name!r} is not a readable image ({err}); give a PNG/JPEG/... image") from None
+    _check_pixels(image.width * image.height, f"{what}: file {name!r}", f"{image.width}x{image.height}")
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"{what}: file {name!r} is empty ({image.width}x{image.height})")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, MemoryError, EOFError) as err:
+        raise ValueError(f"{what}: file {name!r} is corrupt or truncated ({err}); re-export the image") from None
     return image
+
+
+def _check_image(image: PIL.Image.Image, what: str) -> None:
+    """Size-check a PIL image given directly, and decode it now so that a lazy, corrupt one fails here."""
+    _check_pixels(image.width * image.height, what, f"{image.width}x{image.height}")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ValueError(f"{what}: the image cannot be decoded ({err}); it is corrupt or truncated") from None
 
 
 class LabelMapProcessor(BaseImageProcessor):
@@ -197,6 +255,26 @@ class LabelMapProcessor(BaseImageProcessor):
         output["label_space"] = self.label_space.to_dict()
         return output
 
+    def __repr__(self) -> str:
+        """A few lines: the label space by name and class count (its palette is in `to_dict`, not here)."""
+        space = self.label_space
+        fields = {key: value for key, value in self.to_dict().items()
+                  if key not in ("label_space", "image_processor_type")}
+        if "size" in fields:
+            fields["size"] = f"height={self.size['height']}, width={self.size['width']}"
+        if "image_resample" in fields:
+            fields["image_resample"] = PIL.Image.Resampling(self.image_resample).name.lower()
+        lines = [f"label_space: {space.name} ({space.num_classes} classes)"]
+        lines += [f"{key}: {value}" for key, value in fields.items()]
+        return f"{type(self).__name__}(\n" + "".join(f"  {line}\n" for line in lines) + ")"
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any,
+                        **kwargs: Any) -> LabelMapProcessor:
+        """`BaseImageProcessor.from_pretrained` that also takes labelsynth's registered model ids
+        (see `labelsynth.hub.resolve.resolve_model`) besides folders and Hub ids."""
+        return super().from_pretrained(resolve_model(pretrained_model_name_or_path), *args, **kwargs)
+
     # ------------------------------------------------------------------ public API
     def __call__(self, label_maps: Any, *args: Any, **kwargs: Any) -> BatchFeature:
         """Same as `preprocess`."""
@@ -212,12 +290,16 @@ class LabelMapProcessor(BaseImageProcessor):
         resize_mode: str | None = None,
         color_tolerance: float | None = None,
         image_resample: int | str | None = None,
+        *,
+        instance_map: Any = None,
+        style_image: Any = None,
     ) -> BatchFeature:
         """Validate, decode and resize a batch of label maps (and optional instance maps / style images).
 
         Args:
             label_maps: One label map or a list of them: file path, PIL image, numpy array or torch tensor (see the
-                module docstring for the accepted forms); ``(B, H, W)`` arrays/tensors count as B maps.
+                module docstring for the accepted forms); an explicit ``(B, H, W)`` integer array/tensor counts as B
+                maps.
             instance_maps: Optional, one per label map and of the same size: 8/16/32-bit PNG paths or images, integer
                 arrays or tensors (Cityscapes ``class * 1000 + id`` values are kept exactly).
             style_images: Optional, one per label map, any size (resized to the label map's output size): paths,
@@ -225,6 +307,8 @@ class LabelMapProcessor(BaseImageProcessor):
                 ``[0, 1]``).
             return_tensors: ``"pt"`` (torch tensors) or ``"np"`` / ``None`` (numpy arrays).
             size, resize_mode, color_tolerance, image_resample: Override the processor's settings for this call.
+            instance_map, style_image: The singular names the pipeline and the models use, accepted here too (for
+                one map or a list, like the plural ones; give one name or the other).
 
         Returns:
             `BatchFeature` with ``label_map`` int64 ``[B, H, W]``, and when given ``instance_map`` int64
@@ -232,6 +316,8 @@ class LabelMapProcessor(BaseImageProcessor):
         """
         if return_tensors not in ("pt", "np", None):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}")
+        instance_maps = _either(instance_maps, instance_map, "instance_maps", "instance_map")
+        style_images = _either(style_images, style_image, "style_images", "style_image")
         size = self.size if size is None else _size_dict(size)
         mode = self.resize_mode if resize_mode is None else self._check_resize_mode(resize_mode)
         tolerance = self.color_tolerance if color_tolerance is None else self._check_tolerance(color_tolerance)
@@ -281,6 +367,8 @@ class LabelMapProcessor(BaseImageProcessor):
                 "height); use resize_mode='fixed' or 'keep_aspect' with a size, or process the maps one at a time"
             )
 
+        out_pixels = sum(int(np.prod(self._geometry(lab.shape, size, mode)[1][2:])) for lab in labels)
+        _check_pixels(out_pixels, f"the batch of {len(labels)} label map(s)", "its output size")
         out_labels, out_instances, out_styles = [], [], []
         for i, lab in enumerate(labels):
             resize_hw, crop = self._geometry(lab.shape, size, mode)
@@ -320,6 +408,8 @@ class LabelMapProcessor(BaseImageProcessor):
         if not loaded:
             raise ValueError(f"no {what} given; pass a path, image, array or tensor (or a non-empty list)")
         mode = "fixed" if self.resize_mode == "none" else self.resize_mode
+        _check_pixels(len(loaded) * int(size[0]) * int(size[1]), f"the batch of {len(loaded)} {what}(s)",
+                      "its output size")
         out = np.stack([self._resize_style(img, tuple(size), mode, self.image_resample) for img in loaded])
         return torch.from_numpy(out) if return_tensors == "pt" else out
 
@@ -384,15 +474,22 @@ class LabelMapProcessor(BaseImageProcessor):
         return ValueError(f"{what}: unsupported input of type {type(item).__name__}; accepted: {accepted}")
 
     def _load_label(self, item: Any, what: str, tolerance: float = 0.0) -> list[np.ndarray]:
-        """One input item -> list of int64 ``(H, W)`` id maps (an item may hold a batch)."""
+        """One input item -> list of int64 ``(H, W)`` id maps (an item may hold an explicit batch)."""
         if isinstance(item, (str, os.PathLike)):
             item = _open(item, what)
         if isinstance(item, PIL.Image.Image):
+            _check_image(item, what)
+            if item.format == "JPEG" and item.mode in _INDEX_MODES:
+                raise ValueError(
+                    f"{what} is a JPEG index map; JPEG compression changes class ids along every edge, so label maps "
+                    "must be lossless: use the original PNG (or re-save from the source ids as PNG)"
+                )
             return [self._pil_ids(item, what, tolerance)]
         if isinstance(item, torch.Tensor):
             return self._tensor_ids(item, what)
         if isinstance(item, np.ndarray):
             if item.ndim in (3, 4) and item.shape[-1] in (3, 4) and item.dtype == np.uint8:
+                _check_pixels(int(np.prod(item.shape[:-1])), what, f"array of shape {item.shape}")
                 rgb = item[..., :3]
                 return [self._decode_rgb(x, what, tolerance) for x in (rgb if item.ndim == 4 else [rgb])]
             return self._array_ids(item, what)
@@ -423,40 +520,64 @@ class LabelMapProcessor(BaseImageProcessor):
         """Colour-coded (H, W, 3) uint8 -> ids; equal-channel images are grey index maps unless all greys are colours."""
         if rgb.size == 0:
             raise ValueError(f"{what} is empty (shape {rgb.shape}); give a map with at least one pixel")
-        return decode_color_label(rgb, self.label_space, what=what, tolerance=tolerance,
-                                  hint=" (LabelMapProcessor: set color_tolerance=... on the processor or per call.)")
+        def hint(suggested: float) -> str:  # appended where a tolerance is the fix
+            return f" (LabelMapProcessor: set color_tolerance={suggested:g} on the processor or per call.)"
+
+        return decode_color_label(rgb, self.label_space, what=what, tolerance=tolerance, hint=hint)
+
+    @staticmethod
+    def _id_shape(shape: tuple[int, ...], what: str, kind: str) -> tuple[int, ...]:
+        """The ``(B, H, W)`` batch shape of an id array/tensor of `shape`; ambiguous and other shapes are refused."""
+        given = shape = tuple(int(n) for n in shape)
+        if len(shape) == 4 and shape[1] == 1:
+            shape = (shape[0], *shape[2:])
+        elif len(shape) == 3 and shape[-1] == 1 and shape[0] != 1:
+            shape = (1, *shape[:2])  # (H, W, 1): one map with a channel axis
+        elif len(shape) == 2:
+            shape = (1, *shape)
+        o, c = ("[", "]") if kind == "tensor" else ("(", ")")
+        if len(shape) != 3:
+            raise ValueError(
+                f"{what}: {kind} of shape {given}; label-map {kind}s must be {o}H, W{c} or {o}B, H, W{c} / "
+                f"{o}B, 1, H, W{c} integer ids (one map may also be {o}H, W, 1{c}), or a uint8 numpy (H, W, 3) "
+                "colour image; a batch is best a list of maps (the pipeline and CLI take only lists); one-hot maps: "
+                "argmax over the class axis"
+            )
+        if shape[-1] in (2, 3, 4) and shape[0] > 4:
+            raise ValueError(
+                f"{what}: {kind} of shape {given} is ambiguous: an (H, W, {shape[-1]}) image or {shape[0]} maps of "
+                f"width {shape[-1]}? Colour-coded maps must be uint8 (H, W, 3); integer ids must be (H, W); pass a "
+                f"batch as a list of (H, W) maps"
+            )
+        _check_pixels(shape[0] * shape[1] * shape[2], what, f"{kind} of shape {given}")
+        return shape
 
     @staticmethod
     def _tensor_ids(tensor: torch.Tensor, what: str) -> list[np.ndarray]:
         t = tensor.detach()
-        if t.dim() == 4 and t.shape[1] == 1:
-            t = t[:, 0]
-        if t.dim() not in (2, 3):
-            raise ValueError(
-                f"{what}: tensor of shape {tuple(tensor.shape)}; label-map tensors must be [H, W], [B, H, W] or "
-                "[B, 1, H, W] of integer ids (one-hot maps: use .argmax(1); colour images: pass a uint8 numpy "
-                "(H, W, 3) array or a PIL image)"
-            )
+        shape = LabelMapProcessor._id_shape(tuple(t.shape), what, "tensor")
         if t.dtype == torch.bool:
             raise ValueError(f"{what} is a boolean tensor; a label map needs integer class ids: use mask.long()")
-        arr = t.cpu().numpy() if t.dtype != torch.bfloat16 else t.float().cpu().numpy()
-        return [_integer_ids(a, what) for a in (arr if arr.ndim == 3 else [arr])]
+        if t.is_quantized:
+            raise ValueError(f"{what} is a quantized {t.dtype} tensor; a label map needs integer class ids (int64)")
+        if t.is_floating_point() and t.dtype not in (torch.float16, torch.float32, torch.float64):
+            t = t.float()  # bfloat16 / float8 have no numpy dtype
+        arr = t.cpu().numpy()
+        return [_integer_ids(a, what) for a in arr.reshape(shape)]
 
     @staticmethod
     def _array_ids(arr: np.ndarray, what: str) -> list[np.ndarray]:
-        if arr.ndim == 4 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.ndim not in (2, 3):
-            raise ValueError(
-                f"{what}: array of shape {arr.shape}; label-map arrays must be (H, W) or (B, H, W) integer ids, or a "
-                "uint8 (H, W, 3) colour image"
-            )
-        return [_integer_ids(a, what) for a in (arr if arr.ndim == 3 else [arr])]
+        shape = LabelMapProcessor._id_shape(arr.shape, what, "array")
+        return [_integer_ids(a, what) for a in arr.reshape(shape)]
 
     def _load_instance(self, item: Any, what: str) -> list[np.ndarray]:
         if isinstance(item, (str, os.PathLike)):
             item = _open(item, what)
         if isinstance(item, PIL.Image.Image):
+            _check_image(item, what)
+            if item.format == "JPEG":
+                raise ValueError(f"{what} is a JPEG; JPEG compression changes instance ids along every edge, so "
+                                 "instance maps must be lossless: use the original PNG")
             if item.mode in _INDEX_MODES:
                 return [_integer_ids(np.asarray(item), what)]
             if item.mode == "RGB":
@@ -477,6 +598,7 @@ class LabelMapProcessor(BaseImageProcessor):
         if isinstance(item, (str, os.PathLike)):
             item = _open(item, what)
         if isinstance(item, PIL.Image.Image):
+            _check_image(item, what)
             if item.width == 0 or item.height == 0:
                 raise ValueError(f"{what} is empty ({item.width}x{item.height})")
             return [item.convert("RGB")]
@@ -494,11 +616,16 @@ class LabelMapProcessor(BaseImageProcessor):
             arr = item
             if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4)):
                 arr = arr[None]
+            # (B, H, W) pixels, before the grey -> RGB copy below allocates anything
+            _check_pixels(int(np.prod(arr.shape[:3], dtype=object)), what, f"array of shape {item.shape}")
             if arr.ndim == 3:  # batch of grey images
                 arr = np.repeat(arr[..., None], 3, axis=-1)
             if arr.ndim != 4 or arr.shape[-1] not in (3, 4) or arr.size == 0:
                 raise ValueError(f"{what}: array of shape {item.shape}; style arrays must be (H, W, 3) or (B, H, W, 3)")
             if arr.dtype.kind == "f":
+                if not np.isfinite(arr).all():  # NaN/inf would silently become black pixels
+                    raise ValueError(f"{what}: {int((~np.isfinite(arr)).sum())} non-finite value(s) (NaN/inf); "
+                                     "style images must hold finite values in [0, 1] (or uint8 0..255)")
                 if arr.min() < 0 or arr.max() > 1:
                     raise ValueError(
                         f"{what}: float values {arr.min():.3g}..{arr.max():.3g} are outside [0, 1]; float style images "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -165,7 +166,7 @@ def test_cli_hook(samples_dir, tmp_path, capsys):
     args = _parser().parse_args(["ingest", "paired", str(samples_dir / "CoCosNet_ade20k"), "-o", str(tmp_path / "x")])
     from labelsynth.cli import CLIError
 
-    with pytest.raises(CLIError, match="ingest paired: .*needs label_space"):
+    with pytest.raises(CLIError, match="ingest paired: .*needs --label-space"):
         args.handler(args)
 
 
@@ -184,3 +185,258 @@ def test_push_to_hub_uploads_the_folder(samples_dir, tmp_path, monkeypatch):
     assert calls[0] == ("create", "me/ade-mini", {"repo_type": "dataset", "private": True, "exist_ok": True})
     assert calls[1][1]["repo_id"] == "me/ade-mini" and calls[1][1]["repo_type"] == "dataset"
     assert calls[1][1]["folder_path"] == str(tmp_path)
+
+
+def test_cli_errors_name_cli_options(samples_dir, tmp_path):
+    """Errors raised under `ingest` name its Python keywords; through ``labelsynth ingest`` they name the options."""
+    from labelsynth.cli import CLIError
+
+    ade = get_label_space("ade20k")
+    src = samples_dir / "CoCosNet_ade20k" / "validation"
+    stems = sorted(p.stem for p in src.glob("*.png"))[:2]
+    paired = tmp_path / "paired"
+    for sub in ("images", "labels"):
+        (paired / sub).mkdir(parents=True)
+    for stem in stems:
+        os.symlink(src / f"{stem}.jpg", paired / "images" / f"{stem}.jpg")
+    colours = ade.colorize(_arr(src / f"{stems[0]}.png"))
+    colours[:4, :4] = (1, 2, 250)  # not an ADE20K colour
+    Image.fromarray(colours).save(paired / "labels" / f"{stems[0]}.png")  # stems[1] has no label
+    celeba = str(samples_dir / "CoCosNet_celebahq")
+    ingest("ade20k", samples_dir / "CoCosNet_ade20k", tmp_path / "done")
+
+    def error(*argv: str) -> str:
+        args = _parser().parse_args(["ingest", *argv])
+        with pytest.raises(CLIError) as info:
+            args.handler(args)
+        return str(info.value)
+
+    expected = {
+        ("paired", str(paired), "-o", str(tmp_path / "a")): "needs --label-space NAME",
+        ("paired", str(paired), "-o", str(tmp_path / "b"), "--label-space", "ade20k"): "pass --skip-missing",
+        ("paired", str(paired), "-o", str(tmp_path / "c"), "--label-space", "ade20k", "--skip-missing"):
+            "--color-tolerance T",
+        ("paired", str(paired), "-o", str(tmp_path / "d"), "--label-space", "ade20k", "--skip-missing",
+         "--color-tolerance", "-1"): "--color-tolerance must be >= 0",
+        ("celebamask-hq", celeba, "-o", str(tmp_path / "e"), "--class-order", "sean", "--label-space", "ade20k"):
+            "--class-order 'sean' means label space 'celebamask-hq', but --label-space 'ade20k' was given",
+        ("ade20k", str(samples_dir / "CoCosNet_ade20k"), "-o", str(tmp_path / "f"), "--class-order", "sean"):
+            "--class-order only applies to CelebAMask-HQ",
+        ("ade20k", str(samples_dir / "CoCosNet_ade20k"), "-o", str(tmp_path / "done")): "pass --overwrite",
+        ("ade20k", str(samples_dir / "CoCosNet_ade20k"), "-o", str(tmp_path / "g"), "--max-shard-size", "big"):
+            "--max-shard-size must be",
+    }  # fmt: skip
+    python_names = re.compile(r"\b(label_space|class_order|max_shard_size|color_tolerance|skip_missing)\b(?!\.json)"
+                              r"|\b(overwrite|tolerance)=")
+    for argv, option in expected.items():
+        message = error(*argv)
+        assert option in message and not python_names.search(message), message
+    # The Python API keeps naming its keywords.
+    with pytest.raises(ValueError, match=r"needs label_space=\.\.\..*built-in label spaces: .*ade20k"):
+        ingest("paired", paired, tmp_path / "h")
+
+
+# ---------------------------------------------------------------------------------------------------- robustness
+def _synthetic_paired(root, n: int, *, seed: int = 0, size: int = 16):
+    """A paired folder of ``n`` JPEG photos + 8-bit index labels (ADE20K ids); returns the root."""
+    rng = np.random.default_rng(seed)
+    for sub in ("images", "labels"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / "images" / f"s{i:03d}.jpg")
+        Image.fromarray(rng.integers(0, 151, (size, size), dtype=np.uint8), mode="L").save(
+            root / "labels" / f"s{i:03d}.png"
+        )
+    return root
+
+
+def _split_state(out, split: str = "train") -> int:
+    """The row count of ``split`` in ``out``, after checking that the card, the metadata and the shards on disk agree
+    (shards 0..N-1 all "of N", rows = the card's num_examples, no temporary folders inside)."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    card = (out / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    card_splits = {s["name"]: s["num_examples"] for s in meta["dataset_info"]["splits"]}
+    assert {c["split"] for c in meta["configs"][0]["data_files"]} == set(card_splits)
+    shards = sorted((out / "data").glob(f"{split}-*.parquet"))
+    count = int(shards[0].name.split("-of-")[1][:5])
+    assert [p.name for p in shards] == [f"{split}-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
+    assert rows == card_splits[split]
+    assert read_label_space(out) == get_label_space("ade20k")
+    assert not [p for p in out.rglob(".*")], "temporary folders inside the output"
+    return rows
+
+
+_KILL_SCRIPT = r"""
+import os, sys, time
+from pathlib import Path
+import labelsynth.data.ingestion as ingestion
+
+root, out, point, marker = sys.argv[1:5]
+
+def pause(name):  # fault injection: a window in which the test kills this process
+    Path(marker).write_text(name)
+    time.sleep(60)
+
+if point == "before-swap":
+    real = ingestion._swap_in
+    ingestion._swap_in = lambda staging, target: (pause(point), real(staging, target))[1]
+elif point == "after-swap":
+    real = ingestion._swap_in
+    ingestion._swap_in = lambda staging, target: (real(staging, target), pause(point))[0]
+elif point == "between-renames":  # the fallback swap of platforms without an atomic exchange
+    ingestion._exchange = lambda a, b: False
+    real_rename = os.rename
+    def rename(src, dst):
+        real_rename(src, dst)
+        if ".replaced-" in str(dst):
+            pause(point)
+    ingestion.os.rename = rename
+ingestion.ingest("paired", root, out, label_space="ade20k", max_shard_size=1, overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("point", ["staging", "shards", "before-swap", "after-swap", "between-renames"])
+def test_overwrite_survives_sigkill(tmp_path, point):
+    """SIGKILL at any point of ``ingest(overwrite=True)`` leaves the complete old or the complete new split, card and
+    shards agreeing; the next run cleans up (restoring the old folder after a kill between the fallback renames)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    old_src, new_src = _synthetic_paired(tmp_path / "old", 3), _synthetic_paired(tmp_path / "new", 40, seed=1)
+    out = tmp_path / "out"
+    ingest("paired", old_src, out, label_space="ade20k", max_shard_size=1)
+    ingest("paired", old_src, out, split="validation", label_space="ade20k")
+    before = set(tmp_path.rglob("*.parquet"))
+    script, marker = tmp_path / "kill.py", tmp_path / "marker"
+    script.write_text(_KILL_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(new_src), str(out), point, str(marker)])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            staging = list(tmp_path.glob(".out.ingest-*"))
+            if point == "staging" and staging:
+                break
+            # new parquet files wherever this or an earlier implementation writes them (hard links of the kept shards
+            # count too: 4 of them)
+            if point == "shards" and len(set(tmp_path.rglob("*.parquet")) - before) >= 15:
+                break
+            if marker.exists():
+                break
+            time.sleep(0.002)
+        assert proc.poll() is None, "ingest ended before the kill point was reached"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    if point == "between-renames":
+        assert not out.exists()  # the one window of the fallback swap; the next run restores the old folder
+        with pytest.raises(ValueError, match="already has split 'train'"):
+            ingest("paired", new_src, out, label_space="ade20k")
+        assert _split_state(out) == 3 and _split_state(out, "validation") == 3
+    else:
+        assert _split_state(out) == (40 if point == "after-swap" else 3)
+        assert _split_state(out, "validation") == 3
+        assert list(tmp_path.glob(".out.*")), "the killed run's temporary folder is left for the next run to clean"
+    result = ingest("paired", new_src, out, label_space="ade20k", max_shard_size=1, overwrite=True)
+    assert _split_state(out) == 40 and len(result.files) == 40 and _split_state(out, "validation") == 3
+    assert not list(tmp_path.glob(".out.*"))
+    if point != "between-renames":  # there, the restoring run already cleaned up
+        assert any("killed" in note for note in result.cleaned), result.cleaned
+
+
+def test_failed_run_leaves_the_output_as_it_was(tmp_path):
+    src = _synthetic_paired(tmp_path / "src", 3)
+    ingest("paired", src, tmp_path / "out", label_space="ade20k")
+    before = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    Image.fromarray(np.full((16, 16), 200, np.uint8), mode="L").save(src / "labels" / "s001.png")  # id 200 > 150
+    with pytest.raises(ValueError, match=r"s001\.png"):
+        ingest("paired", src, tmp_path / "out", label_space="ade20k", overwrite=True)
+    after = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert after == before and not list(tmp_path.glob(".out.*"))
+    with pytest.raises(ValueError):
+        ingest("paired", src, tmp_path / "fresh", label_space="ade20k")
+    assert not (tmp_path / "fresh").exists()  # not even an empty data/
+
+
+def test_legacy_temp_folders_are_removed_and_reported(tmp_path):
+    src = _synthetic_paired(tmp_path / "src", 2)
+    ingest("paired", src, tmp_path / "out", label_space="ade20k")
+    legacy = tmp_path / "out" / "data" / ".train-abc123"
+    legacy.mkdir()
+    (legacy / "00000.parquet").write_bytes(b"left by a killed run")
+    result = ingest("paired", src, tmp_path / "out", label_space="ade20k", overwrite=True)
+    assert not legacy.exists() and any(".train-abc123" in note for note in result.cleaned)
+    assert _split_state(tmp_path / "out") == 2
+
+
+def _truncate(path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_unreadable_photos_are_refused_or_skipped_and_listed(tmp_path, capsys):
+    from labelsynth.cli import CLIError
+
+    src = _synthetic_paired(tmp_path / "src", 4)
+    _truncate(src / "images" / "s001.jpg")
+    (src / "images" / "s002.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match=r"s001\.jpg.*cannot be decoded.*skip_invalid=True"):
+        ingest("paired", src, tmp_path / "out", label_space="ade20k")
+    assert not (tmp_path / "out").exists()
+    result = ingest("paired", src, tmp_path / "out", label_space="ade20k", skip_invalid=True)
+    assert result.num_rows == 2 and load_training_dataset(tmp_path / "out")["image_id"] == ["s000", "s003"]
+    assert len(result.skipped) == 2
+    for i, note in zip((1, 2), result.skipped):
+        assert str(src / "images" / f"s00{i}.jpg") in note and "cannot be decoded" in note
+    args = _parser().parse_args(["ingest", "paired", str(src), "-o", str(tmp_path / "cli"), "--label-space", "ade20k"])
+    with pytest.raises(CLIError) as info:
+        args.handler(args)
+    assert "\n" not in str(info.value) and "s001.jpg" in str(info.value) and "--skip-invalid" in str(info.value)
+    args = _parser().parse_args(["ingest", "paired", str(src), "-o", str(tmp_path / "cli"), "--label-space", "ade20k",
+                                 "--skip-invalid"])  # fmt: skip
+    args.handler(args)
+    printed = capsys.readouterr().out
+    assert "skipped 2 file(s)" in printed and "s001.jpg" in printed and "s002.jpg" in printed
+
+
+# 16x16 = 256 pixels: over the limit (our check), and over twice it (Pillow's own DecompressionBombError)
+@pytest.mark.parametrize("limit", [200, 100])
+def test_decompression_bombs_give_one_error_line(tmp_path, monkeypatch, limit):
+    import PIL.Image
+
+    from labelsynth.cli import CLIError
+
+    src = _synthetic_paired(tmp_path / "src", 2)
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", limit)
+    args = _parser().parse_args(["ingest", "paired", str(src), "-o", str(tmp_path / "out"), "--label-space", "ade20k"])
+    with pytest.raises(CLIError) as info:
+        args.handler(args)
+    message = str(info.value)
+    assert "\n" not in message and "s000" in message and f"MAX_IMAGE_PIXELS = {limit}" in message, message
+
+
+def test_files_sharing_a_stem_are_an_error(tmp_path):
+    src = _synthetic_paired(tmp_path / "src", 2)
+    Image.open(src / "images" / "s000.jpg").save(src / "images" / "s000.png")
+    Image.open(src / "images" / "s000.jpg").save(src / "images" / "s000.bmp")
+    with pytest.raises(ValueError, match=r"share one name.*s000\.bmp \+ .*s000\.jpg \+ .*s000\.png.*one file per name"):
+        ingest("paired", src, tmp_path / "out", label_space="ade20k")
+
+
+def test_skip_missing_lists_what_it_skipped(tmp_path, capsys):
+    src = _synthetic_paired(tmp_path / "src", 9)
+    for i in range(7):
+        (src / "labels" / f"s00{i}.png").unlink()
+    args = _parser().parse_args(["ingest", "paired", str(src), "-o", str(tmp_path / "out"), "--label-space", "ade20k",
+                                 "--skip-missing"])  # fmt: skip
+    result = args.handler(args)
+    assert result.num_rows == 2 and len(result.skipped) == 7
+    printed = capsys.readouterr().out
+    assert "skipped 7 file(s): " in printed and "s000.jpg (no label file)" in printed and "(7 in all)" in printed

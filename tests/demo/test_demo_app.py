@@ -177,3 +177,30 @@ def test_spec_defaults_and_errors(city_model: Path) -> None:
         resolve_demo_inputs(NoControl, SPADEConfig())
     # Undeclared 'value' inputs are simply not shown.
     assert resolve_demo_inputs(type("V", (), {"pipeline_inputs": {"cluster": "value"}}), SPADEConfig())[1] == []
+
+
+def test_failed_events_clear_the_stale_result_and_keep_the_canvas(tmp_path: Path) -> None:
+    """What follows a failed event in the browser (checked there by test_demo_browser): the error is raised once
+    (Gradio's toast), the outputs it would have replaced are emptied, the canvas is never touched or badged, and a
+    rejected label file is taken out of the upload field."""
+    demo = build_demo(max_input_pixels=600 * 600)
+    try:
+        fns = list(demo.fns.values())
+        elem = {fn: [getattr(c, "elem_id", None) for c in fn.outputs] for fn in fns}
+        failures = {fn: [f for f in fns if f.trigger_after == fn._id and f.trigger_only_on_failure] for fn in fns}
+        generating = [fn for fn in fns if fn.api_name in ("generate", "generate_from_file")]
+        uploading = [fn for fn in fns if "editor" in elem[fn] and fn.name == "load_upload"]
+        assert len(generating) == 2 and uploading
+        for fn in generating + uploading:
+            followups = failures[fn]
+            cleared = {e: v for f in followups if f.name == "clear_outputs" for e, v in zip(elem[f], f.fn())}
+            assert cleared == {"result": None, "label_view": None, "status": ""}
+            assert all("editor" not in elem[f] for f in followups)
+        assert all(fn.show_progress == "hidden" for fn in uploading)  # no "Error" badge over the canvas
+        text = tmp_path / "notes.png"
+        text.write_text("not an image")
+        label, _ = example_paths(0)
+        drop = next(f for f in failures[uploading[0]] if elem[f] == ["label_file"])
+        assert drop.fn(str(text)) is None and drop.fn(str(label)) == {"__type__": "update"}  # emptied / kept
+    finally:
+        demo.close()

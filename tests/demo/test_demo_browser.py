@@ -129,3 +129,55 @@ def test_paint_generate_upload_and_errors(browser: Any, tmp_path: Path) -> None:
         page.close()
     finally:
         demo.close()
+
+
+def _error_badges(page: Any) -> int:
+    """"Error" badges that Gradio puts over the outputs (and canvas) of a failed event, besides its toast."""
+    return page.locator("#editor, #result, #label_view, #status").get_by_text("Error", exact=True).count()
+
+
+def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp_path: Path) -> None:
+    demo = build_demo(max_input_pixels=600 * 600)
+    Image.new("RGB", (700, 700), (9, 9, 9)).save(tmp_path / "big_style.png")
+    bad = tmp_path / "bad_label.png"
+    bad.write_text("this is not a PNG")
+    try:
+        page = _open(browser, demo)
+        _pick_color(page, 26)
+        _stroke(page, 0.2, 0.2, 0.8)  # a car in the sky
+        page.click("#generate")
+        _image(page, "#result img")
+        painted, _ = _image(page, "#label_view img")
+        car = (painted == CITY.palette[26]).all(-1)
+        assert car[:40].sum() > 200  # the stroke reached the model
+        assert page.inner_text("#status").startswith("Generated 1 image")
+
+        # A generation error: its message once, the previous result and status gone, the painted canvas kept.
+        page.set_input_files("#input-style_image input[type=file]", str(tmp_path / "big_style.png"))
+        page.click("#generate")
+        message = page.get_by_text("at most 0.4 megapixels")
+        message.first.wait_for(state="visible")
+        page.wait_for_function("() => !document.querySelector('#result img') && !document.querySelector('#label_view img')")
+        page.wait_for_timeout(500)  # let any late update land before counting
+        assert message.count() == 1 and _error_badges(page) == 0
+        assert page.inner_text("#status").strip() == ""
+        page.get_by_label("Remove Image").click()
+        page.click("#generate")
+        again, _ = _image(page, "#label_view img")  # the error emptied the view: any image is the new one
+        assert np.array_equal(again, painted)
+
+        # An upload that fails: the message once, the result cleared, the rejected file removed (so that "Generate
+        # from file" cannot repeat the message), and the canvas neither hidden under a badge nor replaced.
+        page.set_input_files("#label_file input[type=file]", str(bad))
+        message = page.get_by_text("could not read the label map")
+        message.first.wait_for(state="visible")
+        page.wait_for_function("() => !document.querySelector('#result img')")
+        page.wait_for_timeout(500)
+        assert message.count() == 1 and _error_badges(page) == 0
+        assert page.locator("#label_file").get_by_text(bad.name).count() == 0
+        page.click("#generate")
+        again, _ = _image(page, "#label_view img")
+        assert np.array_equal(again, painted)
+        page.close()
+    finally:
+        demo.close()

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from labelsynth.cli import build_parser, main
-from labelsynth.demo.cli import _resolve_model, run_demo
+from labelsynth.cli import CLIError, build_parser, main
+from labelsynth.cli._common import resolve_model_argument
+from labelsynth.cli.demo import run_demo
 from labelsynth.examples import BUILTIN_MODEL, example_paths
 
 
@@ -24,9 +25,24 @@ def test_demo_serves_a_model_folder(city_model: Path) -> None:
 
 
 def test_registered_ids_resolve() -> None:
-    assert _resolve_model("spade-cityscapes-tiny") == str(BUILTIN_MODEL)
-    assert _resolve_model("spade-ade20k") == "labelsynth/spade-ade20k"
-    assert _resolve_model(None) is None
+    assert resolve_model_argument("spade-cityscapes-tiny") == str(BUILTIN_MODEL)
+    assert resolve_model_argument("labelsynth/spade-cityscapes-tiny") == str(BUILTIN_MODEL)
+    assert resolve_model_argument(None) == str(BUILTIN_MODEL)
+    # An official checkpoint that is neither converted nor cached: one error that says where the weights come from.
+    with pytest.raises(CLIError, match=r"--model spade-ade20k: .*NVlabs/SPADE.*labelsynth convert spade"):
+        resolve_model_argument("spade-ade20k")
+
+
+def test_demo_serves_the_builtin_model_by_its_id() -> None:
+    args = build_parser().parse_args(["demo", "--model", "spade-cityscapes-tiny", "--device", "cpu"])
+    demo = run_demo(args, block=False)
+    try:
+        label, instance = example_paths(0)
+        gallery = Client(demo.local_url, verbose=False).predict(handle_file(str(label)), handle_file(str(instance)),
+                                                                None, api_name="/generate_from_file")[0]
+        assert len(gallery) == 1
+    finally:
+        demo.close()
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

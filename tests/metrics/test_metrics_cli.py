@@ -99,8 +99,10 @@ def test_run_user_errors(model_dir, tmp_path):
     base = ["evaluate", "--dataset", "x", "--device", "cpu"]
     with pytest.raises(CLIError, match="needs --segmenter"):
         run(_parser().parse_args(base + ["--model", str(model_dir), "--metrics", "miou"]), rows=_rows(1))
-    with pytest.raises(CLIError, match="cannot load the model"):
+    with pytest.raises(CLIError, match="has no config.json, so it is not a saved model"):
         run(_parser().parse_args(base + ["--model", str(tmp_path), "--metrics", "psnr"]), rows=_rows(1))
+    with pytest.raises(CLIError, match="--model spade-ade20k: .*labelsynth convert spade"):
+        run(_parser().parse_args(base + ["--model", "spade-ade20k", "--metrics", "psnr"]), rows=_rows(1))
     with pytest.raises(CLIError, match="is a folder"):
         run(_parser().parse_args(base + ["--model", str(model_dir), "--metrics", "psnr", "--output", str(tmp_path)]),
             rows=_rows(1))
@@ -113,3 +115,15 @@ def test_run_loads_the_dataset_with_load_training_dataset(model_dir, samples_dir
                                  "--device", "cpu"])
     results = run(args)
     assert results["num_samples"] == 2 and math.isfinite(results["psnr"])
+
+
+def test_run_takes_the_builtin_model_by_its_registered_id():
+    """`--model spade-cityscapes-tiny` is the model shipped in the package, as in `generate` and `demo` (offline)."""
+    rng = np.random.default_rng(0)
+    labels = [rng.choice([7, 8, 11, 21, 23, 26], size=(32, 64)) for _ in range(2)]
+    rows = [{"image": PIL.Image.fromarray(rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)), "label": label,
+             "instance": label} for label in labels]
+    args = _parser().parse_args(["evaluate", "--model", "spade-cityscapes-tiny", "--dataset", "in-memory",
+                                 "--metrics", "psnr", "--device", "cpu"])
+    results = run(args, rows=rows)
+    assert results["num_samples"] == 2 and math.isfinite(results["psnr"]) and results["model"] == "spade-cityscapes-tiny"

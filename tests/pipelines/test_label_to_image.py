@@ -193,12 +193,31 @@ def test_instance_map_for_edges_model(pipes: dict[str, LabelToImagePipeline]) ->
     np.testing.assert_array_equal(as_list[0], with_cars)
     np.testing.assert_array_equal(as_list[1], one_blob)
 
-    with pytest.raises(ValueError, match="needs an instance_map"):
-        pipe(labels)
     with pytest.raises(ValueError, match="must be a list of the same length"):
         pipe([labels, labels], instance_map=instances)
     with pytest.raises(ValueError, match="same size"):
         pipe(labels, instance_map=instances[:16])
+
+
+def test_edges_model_without_instance_map_takes_the_class_regions(
+    pipes: dict[str, LabelToImagePipeline], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The documented default (as in the CLI and the demo): every class region is one instance, for id maps and for
+    colour maps alike (a colour map cannot carry instance ids); the pipeline says so once."""
+    import logging
+
+    pipe = pipes["edges"]
+    labels = np.full((32, 64), 26, dtype=np.int64)
+    labels[:8], labels[8:, :10] = 23, 7
+    colours = get_label_space("cityscapes").colorize(labels)
+    logging.Logger.warning_once.cache_clear()  # transformers' warn-once cache is per process
+    with caplog.at_level(logging.WARNING, logger="labelsynth"):
+        derived = pipe(labels, output_type="np")
+        from_colours = pipe(PIL.Image.fromarray(colours), output_type="np")
+    np.testing.assert_array_equal(derived, pipe(labels, instance_map=labels, output_type="np"))
+    np.testing.assert_array_equal(from_colours, derived)
+    notes = [record.getMessage() for record in caplog.records if "no instance_map was given" in record.getMessage()]
+    assert len(notes) == 1 and "each class region of the label map counts as one instance" in notes[0]
 
 
 # ------------------------------------------------------------------------------------------------ style images

@@ -67,8 +67,8 @@ def test_accelerate_launch_with_two_processes(tmp_path: Path, cityscapes: str) -
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "model.safetensors").is_file()
     # Both ranks wrote their RNG state into the checkpoint: a real 2-process run, not two separate runs.
-    assert sorted(p.name for p in (tmp_path / "checkpoint-2").glob("random_states_*.pkl")) == [
-        "random_states_0.pkl", "random_states_1.pkl"]
+    assert sorted(p.name for p in (tmp_path / "checkpoint-2").glob("rng_state_*.safetensors")) == [
+        "rng_state_0.safetensors", "rng_state_1.safetensors"]
 
 
 @pytest.mark.slow
@@ -111,3 +111,27 @@ def test_adding_a_style_encoder_keeps_the_trained_generator() -> None:
     labels = torch.randint(0, 35, (1, 64, 128))
     out = vae.eval()(labels, labels, style_image=torch.rand(1, 3, 64, 128) * 2 - 1)
     assert out.images.shape == (1, 3, 64, 128) and out.mu.shape == (1, 8)
+
+
+def test_missing_instance_maps_stop_the_run_before_the_model_is_built(tmp_path: Path, cityscapes: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Cityscapes samples without their instance maps: the cityscapes preset (instance edges) stops at
+    start with one message naming --no_instance, and --no_instance then trains on the same folder."""
+    data = tmp_path / "no_instances"
+    for folder in ("train_img", "train_label"):  # pix2pixHD's layout, without train_inst/
+        shutil.copytree(Path(cityscapes) / folder, data / folder)
+    script = load_script()
+    argv = ["--dataset", str(data), "--output_dir", str(tmp_path / "run"), "--max_train_steps", "1",
+            "--validation_steps", "0", "--checkpointing_steps", "0", *TINY]
+
+    def built_too_early(args: object) -> None:
+        raise AssertionError("the model was built before the data was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(script, "build_model", built_too_early)
+        with pytest.raises(ValueError, match=r"has no instance maps, but the model uses instance edges \(preset "
+                                             r"'cityscapes'\): pass --no_instance to train without them"):
+            script.main(argv)
+    script.main([*argv, "--no_instance"])
+    model = SPADEModel.from_pretrained(tmp_path / "run")
+    assert not model.config.use_instance_edges and model.config.semantic_nc == 35

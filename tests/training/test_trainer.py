@@ -43,10 +43,10 @@ def transform(row: dict, rng: random.Random | None = None) -> dict[str, torch.Te
 
 def make_module(seed: int = 0) -> SPADETrainingModule:
     torch.manual_seed(seed)
-    config = SPADEConfig(label_space="custom", label_nc=4, contain_dontcare_label=False, ngf=4, ndf=8,
+    space = {"name": "four", "names": ["a", "b", "c", "d"]}
+    config = SPADEConfig(label_space=space, label_nc=4, contain_dontcare_label=False, ngf=4, ndf=8,
                          image_size=(SIZE, SIZE), num_upsampling_layers="normal")
-    processor = LabelMapProcessor(label_space={"name": "four", "names": ["a", "b", "c", "d"]},
-                                  size={"height": SIZE, "width": SIZE})
+    processor = LabelMapProcessor(label_space=space, size={"height": SIZE, "width": SIZE})
     return SPADETrainingModule(SPADEModel(config), SPADEDiscriminator(config), processor)
 
 

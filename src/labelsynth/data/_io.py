@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,11 +25,14 @@ import PIL.Image
 from ..label_spaces import LabelSpace, decode_color_label
 
 __all__ = [
+    "UnreadableImageError",
+    "check_image_file",
     "decode_image",
     "decode_instance",
     "decode_label",
     "encode_index_map",
     "is_color_label",
+    "open_image_file",
     "row_name",
 ]
 
@@ -37,22 +41,66 @@ INDEX_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
+class UnreadableImageError(ValueError):
+    """An image file that Pillow cannot decode: corrupt, truncated, not an image, or over the decoded-pixel limit."""
+
+
+def open_image_file(source: Any, what: str) -> PIL.Image.Image:
+    """Open and fully decode one image file (path or file object), refusing images over Pillow's decoded-pixel
+    limit ``PIL.Image.MAX_IMAGE_PIXELS`` before decoding them, and turning Pillow's errors into one message.
+
+    Raises:
+        UnreadableImageError: corrupt, truncated, not an image, or over the pixel limit; messages start with ``what``.
+    """
+    limit = PIL.Image.MAX_IMAGE_PIXELS  # read at call time: users may raise it for trusted files
+    image = None
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x the limit; we refuse from 1x, with a message of our own below.
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            image = PIL.Image.open(source)
+        if limit is not None and image.width * image.height > limit:
+            raise PIL.Image.DecompressionBombError(f"{image.width}x{image.height} pixels")
+        image.load()
+    except PIL.Image.DecompressionBombError:
+        size = (
+            f"{image.width}x{image.height} = {image.width * image.height} pixels"
+            if image is not None
+            else "more than twice that many pixels"
+        )
+        raise UnreadableImageError(
+            f"{what} is too large to decode ({size}, over the decoded-pixel limit PIL.Image.MAX_IMAGE_PIXELS = "
+            f"{limit}, which guards against decompression bombs); raise PIL.Image.MAX_IMAGE_PIXELS only if you "
+            "trust the file"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:  # UnidentifiedImageError is an OSError
+        raise UnreadableImageError(f"{what} cannot be decoded (corrupt, truncated or not an image: {err})") from None
+    return image
+
+
+def check_image_file(path: str | os.PathLike, *, what: str | None = None) -> tuple[int, int]:
+    """Decode an image file fully (bounded by ``PIL.Image.MAX_IMAGE_PIXELS``) and return its ``(height, width)``.
+
+    Raises:
+        UnreadableImageError: corrupt, truncated, not an image, or over the pixel limit; the message names the file.
+    """
+    what = what or f"image file {os.fspath(path)!r}"
+    with open_image_file(path, what) as image:
+        return image.height, image.width
+
+
 def _open(value: Any, what: str) -> Any:
     """Open paths and ``datasets`` image dicts; pass everything else through."""
     if isinstance(value, Mapping) and ("bytes" in value or "path" in value):
         if value.get("bytes") is not None:
-            image = PIL.Image.open(io.BytesIO(value["bytes"]))
-            image.load()
-            return image
+            return open_image_file(io.BytesIO(value["bytes"]), what)
         value = value.get("path")
         if value is None:
             raise ValueError(f"{what}: the image dict holds neither bytes nor a path")
     if isinstance(value, (str, os.PathLike)):
         if not os.path.isfile(value):
             raise ValueError(f"{what}: file {os.fspath(value)!r} does not exist")
-        image = PIL.Image.open(value)
-        image.load()
-        return image
+        return open_image_file(value, what if os.fspath(value) in what else f"{what} ({os.fspath(value)!r})")
     return value
 
 
@@ -167,27 +215,6 @@ def decode_image(value: Any, *, what: str = "image") -> PIL.Image.Image:
     if isinstance(arr, np.ndarray) and arr.dtype == np.uint8 and (arr.ndim == 2 or arr.shape[-1] in (3, 4)):
         return PIL.Image.fromarray(arr).convert("RGB")
     raise ValueError(f"{what}: unsupported image of type {type(value).__name__}; give a PIL image, path or uint8 array")
-
-
-def image_size(value: Any) -> tuple[int, int] | None:
-    """``(height, width)`` of an image cell without decoding pixels where possible (None when unknown)."""
-    try:
-        if isinstance(value, PIL.Image.Image):
-            return value.height, value.width
-        if isinstance(value, (str, os.PathLike)):
-            with PIL.Image.open(value) as im:
-                return im.height, im.width
-        if isinstance(value, Mapping) and value.get("bytes") is not None:
-            with PIL.Image.open(io.BytesIO(value["bytes"])) as im:
-                return im.height, im.width
-        if isinstance(value, Mapping) and value.get("path") is not None:
-            return image_size(value["path"])
-        arr = _to_numpy(value)
-        if isinstance(arr, np.ndarray) and arr.ndim >= 2:
-            return int(arr.shape[0]), int(arr.shape[1])
-    except (OSError, ValueError):
-        return None
-    return None
 
 
 def encode_index_map(arr: np.ndarray, path: str | None = None) -> dict[str, Any]:

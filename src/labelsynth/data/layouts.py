@@ -45,12 +45,21 @@ from typing import Any
 
 import numpy as np
 
-from ..label_spaces import LabelSpace, convert_celebamask_order, get_label_space, merge_part_masks
-from ._io import IMAGE_EXTENSIONS, decode_instance, decode_label, encode_index_map, image_size, is_color_label
+from ..label_spaces import LabelSpace, convert_celebamask_order, get_label_space, list_label_spaces, merge_part_masks
+from ._io import (
+    IMAGE_EXTENSIONS,
+    check_image_file,
+    decode_instance,
+    decode_label,
+    encode_index_map,
+    is_color_label,
+    open_image_file,
+)
 
 __all__ = [
     "CLASS_ORDERS",
     "FolderLayout",
+    "Records",
     "build_dataset",
     "detect_layout",
     "find_records",
@@ -94,11 +103,37 @@ def _listing(items: Sequence[Any]) -> str:
     return shown + (f", ... ({len(items)} in all)" if len(items) > _MAX_LISTED else "")
 
 
+class Records(list):
+    """`find_records`' result: a list of file records, plus ``skipped``: the files ``skip_missing=True`` left out,
+    each as ``"<file> (<why>)"``."""
+
+    def __init__(self, records: Sequence[dict] = (), skipped: Sequence[str] = ()) -> None:
+        super().__init__(records)
+        self.skipped = list(skipped)
+
+
 def _images_in(folder: Path, exts: Sequence[str] = IMAGE_EXTENSIONS, recursive: bool = False) -> list[Path]:
     if not folder.is_dir():
         return []
     pattern = "**/*" if recursive else "*"
     return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in exts)
+
+
+def _by_stem(files: Sequence[Path], key: Callable[[Path], Any] = lambda p: p.stem) -> dict[Any, Path]:
+    """``{key(file): file}``; files are matched by stem, so two files with one key (``x.png`` + ``x.jpg``) are an
+    error naming them rather than one silently replacing the other."""
+    index: dict[Any, list[Path]] = {}
+    for p in files:
+        index.setdefault(key(p), []).append(p)
+    clashes = [group for group in index.values() if len(group) > 1]
+    if clashes:
+        shown = "; ".join(" + ".join(str(p) for p in group) for group in clashes[:_MAX_LISTED])
+        more = f" ({len(clashes)} clashes in all)" if len(clashes) > _MAX_LISTED else ""
+        raise ValueError(
+            f"several files share one name (rows are matched by file name without extension): {shown}{more}; keep "
+            "one file per name (remove or rename the others)"
+        )
+    return {k: group[0] for k, group in index.items()}
 
 
 def _stamp(path: str | None) -> list[int] | None:
@@ -149,7 +184,12 @@ def _pair(
     keys = sorted(set(images) & set(labels) - set(no_inst))
     if not keys:
         raise ValueError(f"{where}: no image/label pairs found")
-    return [
+    skipped = (
+        [f"{images[k]} (no label file)" for k in no_label]
+        + [f"{labels[k]} (no image)" for k in no_image]
+        + [f"{images[k]} (no instance map)" for k in no_inst]
+    )
+    return Records([
         {
             "image_id": key,
             "image": str(images[key]),
@@ -158,7 +198,7 @@ def _pair(
             "instance": str(instances[key]) if instances else None,
         }
         for key in keys
-    ]
+    ], skipped)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------- ADE20K
@@ -168,14 +208,14 @@ def _ade_find(root: Path, split: str, **_: Any) -> list[dict]:
     for base in bases:
         img_dir, ann_dir = base / "images" / sub, base / "annotations" / sub
         if img_dir.is_dir() or ann_dir.is_dir():
-            images = {p.stem: p for p in _images_in(img_dir, (".jpg", ".jpeg"))}
-            labels = {p.stem: p for p in _images_in(ann_dir, (".png",))}
+            images = _by_stem(_images_in(img_dir, (".jpg", ".jpeg")))
+            labels = _by_stem(_images_in(ann_dir, (".png",)))
             return _pair(images, labels, f"ADE20K {base} split {sub!r}", skip_missing=_.get("skip_missing", False))
     for folder in (root / sub, root):
         jpgs = _images_in(folder, (".jpg", ".jpeg"))
         if jpgs:
-            images = {p.stem: p for p in jpgs}
-            labels = {p.stem: p for p in _images_in(folder, (".png",))}
+            images = _by_stem(jpgs)
+            labels = _by_stem(_images_in(folder, (".png",)))
             return _pair(images, labels, f"ADE20K folder {folder}", skip_missing=_.get("skip_missing", False))
     raise ValueError(
         f"ADE20K: no split {sub!r} under {root}: expected ADEChallengeData2016/images/{sub}/*.jpg + "
@@ -199,7 +239,7 @@ _CS_SUFFIXES = {"image": "_leftImg8bit", "label": "_gtFine_labelIds", "instance"
 
 
 def _cs_index(files: Sequence[Path], suffix: str) -> dict[str, Path]:
-    return {p.stem[: -len(suffix)]: p for p in files if p.stem.endswith(suffix)}
+    return _by_stem([p for p in files if p.stem.endswith(suffix)], key=lambda p: p.stem[: -len(suffix)])
 
 
 def _cs_find(root: Path, split: str, **opts: Any) -> list[dict]:
@@ -217,17 +257,17 @@ def _cs_find(root: Path, split: str, **opts: Any) -> list[dict]:
     for s in _aliases(canonical_split(split)):
         img_dir, lab_dir, inst_dir = root / f"{s}_img", root / f"{s}_label", root / f"{s}_inst"
         if img_dir.is_dir() or lab_dir.is_dir():
-            images = _cs_index(_images_in(img_dir, (".png", ".jpg")), _CS_SUFFIXES["image"]) or {
-                p.stem: p for p in _images_in(img_dir)
-            }
-            labels = _cs_index(_images_in(lab_dir, (".png",)), _CS_SUFFIXES["label"]) or {
-                p.stem: p for p in _images_in(lab_dir, (".png",))
-            }
+            images = _cs_index(_images_in(img_dir, (".png", ".jpg")), _CS_SUFFIXES["image"]) or _by_stem(
+                _images_in(img_dir)
+            )
+            labels = _cs_index(_images_in(lab_dir, (".png",)), _CS_SUFFIXES["label"]) or _by_stem(
+                _images_in(lab_dir, (".png",))
+            )
             instances = None
             if inst_dir.is_dir():
-                instances = _cs_index(_images_in(inst_dir, (".png",)), _CS_SUFFIXES["instance"]) or {
-                    p.stem: p for p in _images_in(inst_dir, (".png",))
-                }
+                instances = _cs_index(_images_in(inst_dir, (".png",)), _CS_SUFFIXES["instance"]) or _by_stem(
+                    _images_in(inst_dir, (".png",))
+                )
             return _pair(images, labels, f"Cityscapes (pix2pixHD layout) {root} split {s!r}", instances=instances,
                          skip_missing=skip)  # fmt: skip
     raise ValueError(
@@ -281,10 +321,9 @@ def _celeba_find(root: Path, split: str, **opts: Any) -> list[dict]:
         raise ValueError(f"CelebAMask-HQ: no CelebA-HQ-img/ folder under {root}")
     if not anno_dir.is_dir():
         raise ValueError(f"CelebAMask-HQ: no CelebAMask-HQ-mask-anno/ folder under {root}")
-    images = {}
-    for p in _images_in(img_dir, (".jpg", ".jpeg", ".png")):
-        if p.stem.isdigit():
-            images[int(p.stem)] = p
+    images = _by_stem(
+        [p for p in _images_in(img_dir, (".jpg", ".jpeg", ".png")) if p.stem.isdigit()], key=lambda p: int(p.stem)
+    )
     parts: dict[int, dict[str, str]] = {}
     for folder in sorted(anno_dir.iterdir()):
         if folder.is_dir() and folder.name.isdigit():
@@ -293,7 +332,7 @@ def _celeba_find(root: Path, split: str, **opts: Any) -> list[dict]:
                 if m:
                     parts.setdefault(int(m.group(1)), {})[m.group(2)] = str(p)
     prepared_dir = anno_dir / "all_parts_except_glasses"
-    prepared = {int(p.stem): p for p in _images_in(prepared_dir, (".png",)) if p.stem.isdigit()}
+    prepared = _by_stem([p for p in _images_in(prepared_dir, (".png",)) if p.stem.isdigit()], key=lambda p: int(p.stem))
     wanted = _celeba_split_ids(root, split, set(images))
     missing_images = sorted(wanted - set(images))
     if missing_images and not opts.get("skip_missing", False):
@@ -322,7 +361,8 @@ def _celeba_find(root: Path, split: str, **opts: Any) -> list[dict]:
         )
     if not records:
         raise ValueError(f"CelebAMask-HQ {root}: no images with masks in split {split!r}")
-    return records
+    skipped = [f"image id {i:05d} (listed in the split file, no image in CelebA-HQ-img/)" for i in missing_images]
+    return Records(records, skipped + [f"{images[int(i)]} (no masks)" for i in no_label])
 
 
 def _celeba_detect(root: Path) -> bool:
@@ -336,9 +376,9 @@ def _coco_find(root: Path, split: str, **opts: Any) -> list[dict]:
     for s in dict.fromkeys((short, *_aliases(canonical_split(split)))):
         img_dir, lab_dir, inst_dir = root / f"{s}_img", root / f"{s}_label", root / f"{s}_inst"
         if img_dir.is_dir() or lab_dir.is_dir():
-            images = {p.stem: p for p in _images_in(img_dir)}
-            labels = {p.stem: p for p in _images_in(lab_dir, (".png",))}
-            instances = {p.stem: p for p in _images_in(inst_dir, (".png",))} if inst_dir.is_dir() else None
+            images = _by_stem(_images_in(img_dir))
+            labels = _by_stem(_images_in(lab_dir, (".png",)))
+            instances = _by_stem(_images_in(inst_dir, (".png",))) if inst_dir.is_dir() else None
             return _pair(images, labels, f"COCO-Stuff (SPADE layout) {root} split {s!r}", instances=instances,
                          skip_missing=skip)  # fmt: skip
     year = f"{short}2017"
@@ -357,8 +397,8 @@ def _coco_find(root: Path, split: str, **opts: Any) -> list[dict]:
                 f"COCO-Stuff {root}: found {'images ' + str(img_dir) if img_dir else 'labels ' + str(lab_dir)} but "
                 f"not the {'stuffthingmaps_trainval2017/' + year if img_dir else year + '/ images'} folder"
             )
-        images = {p.stem: p for p in _images_in(img_dir, (".jpg", ".jpeg", ".png"))}
-        labels = {p.stem: p for p in _images_in(lab_dir, (".png",))}
+        images = _by_stem(_images_in(img_dir, (".jpg", ".jpeg", ".png")))
+        labels = _by_stem(_images_in(lab_dir, (".png",)))
         return _pair(images, labels, f"COCO-Stuff {root} split {year!r}", skip_missing=skip)
     raise ValueError(
         f"COCO-Stuff: no split {split!r} under {root}: expected SPADE's {short}_img/ + {short}_label/ (+ {short}_inst/)"
@@ -402,9 +442,9 @@ def _paired_find(root: Path, split: str, **opts: Any) -> list[dict]:
             f"{sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else 'nothing'}); accepted "
             f"names: {_PAIRED_DIRS['image']} and {_PAIRED_DIRS['label']}"
         )
-    images = {p.stem: p for p in _images_in(dirs["image"])}
-    labels = {p.stem: p for p in _images_in(dirs["label"])}
-    instances = {p.stem: p for p in _images_in(dirs["instance"])} if dirs["instance"] is not None else None
+    images = _by_stem(_images_in(dirs["image"]))
+    labels = _by_stem(_images_in(dirs["label"]))
+    instances = _by_stem(_images_in(dirs["instance"])) if dirs["instance"] is not None else None
     return _pair(images, labels, f"paired folder {base}", instances=instances, label_kind="auto",
                  skip_missing=opts.get("skip_missing", False))  # fmt: skip
 
@@ -497,14 +537,15 @@ def resolve_label_space(
         return space
     if layout.label_space is None:
         raise ValueError(
-            f"the {layout.name!r} layout needs label_space=... (a built-in name such as 'ade20k', or a LabelSpace): "
-            "label files are validated against it and colour labels decoded with its palette"
+            f"the {layout.name!r} layout needs label_space=...: label files are validated against it and colour "
+            f"labels decoded with its palette (built-in label spaces: {', '.join(list_label_spaces())})"
         )
     return get_label_space(layout.label_space)
 
 
-def find_records(kind: str, root: str | os.PathLike, split: str = "train", **options: Any) -> list[dict]:
-    """The file records of one split of an original layout (see the module docstring).
+def find_records(kind: str, root: str | os.PathLike, split: str = "train", **options: Any) -> Records:
+    """The file records of one split of an original layout (see the module docstring); ``.skipped`` lists the files
+    ``skip_missing=True`` left out.
 
     Options: ``skip_missing=True`` leaves out images without labels (and vice versa) instead of raising;
     ``celeba_source="auto"|"parts"|"cocosnet"`` picks the CelebAMask-HQ label source.
@@ -529,11 +570,9 @@ def _compute_label(rec: Mapping[str, Any], space: LabelSpace, tolerance: float) 
     """Label ids for records whose label must be computed; ``None`` when the file can be used as it is."""
     kind = rec["label_kind"]
     if kind == "parts":
-        import PIL.Image
-
         masks = {}
         for part, path in rec["parts"].items():
-            with PIL.Image.open(path) as im:
+            with open_image_file(path, f"part mask {path!r}") as im:
                 masks[part] = np.asarray(im.convert("L"))
         try:
             return merge_part_masks(masks, space)
@@ -547,18 +586,14 @@ def _compute_label(rec: Mapping[str, Any], space: LabelSpace, tolerance: float) 
         except ValueError as err:
             raise ValueError(f"label file {rec['label']!r}: {err}") from None
         if rec.get("eye_g"):
-            import PIL.Image
-
-            with PIL.Image.open(rec["eye_g"]) as im:
+            with open_image_file(rec["eye_g"], f"eye_g mask {rec['eye_g']!r}") as im:
                 glasses = np.asarray(im.convert("L")) != 0
             if glasses.shape != ids.shape:
                 raise ValueError(f"eye_g mask {rec['eye_g']!r} is not the size of {rec['label']!r}")
             ids = np.where(glasses, cocosnet.label2id["eye_g"], ids)
         return ids if space == cocosnet else convert_celebamask_order(ids, cocosnet, space)
     if kind == "auto":
-        import PIL.Image
-
-        with PIL.Image.open(rec["label"]) as im:
+        with open_image_file(rec["label"], f"label file {rec['label']!r}") as im:
             colour = is_color_label(im)
             if colour:
                 return decode_label(im, space, what=f"label file {rec['label']!r}", color_tolerance=tolerance)
@@ -575,9 +610,7 @@ def _check_row(rec: Mapping[str, Any], label: np.ndarray | None, space: LabelSpa
     except ValueError as err:
         raise ValueError(f"label file {name!r} (image {rec['image']!r}): {err}") from None
     h, w = label.shape
-    hw = image_size(rec["image"])
-    if hw is None:
-        raise ValueError(f"image {rec['image']!r} cannot be read as an image")
+    hw = check_image_file(rec["image"], what=f"image {rec['image']!r}")  # decodes it: corrupt photos fail here
     if hw != (h, w) and abs((hw[1] / hw[0]) / (w / h) - 1) > 0.02:
         raise ValueError(
             f"image {rec['image']!r} is {hw[1]}x{hw[0]} but its label map {name!r} is {w}x{h} (width x height); "

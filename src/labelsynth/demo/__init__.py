@@ -11,10 +11,10 @@ from typing import Any
 
 from .spec import Choice, ClassSubset, DemoInput, DemoSpec, Number, PerClassChoice
 
-__all__ = ["Choice", "ClassSubset", "DemoInput", "DemoSpec", "Number", "PerClassChoice", "add_cli_parser", "build_demo",
+__all__ = ["Choice", "ClassSubset", "DemoInput", "DemoSpec", "Number", "PerClassChoice", "build_demo",
            "build_space_demo", "load_pipeline"]
 
-_LAZY = {"build_demo": "app", "load_pipeline": "app", "build_space_demo": "spaces", "add_cli_parser": "cli"}
+_LAZY = {"build_demo": "app", "load_pipeline": "app", "build_space_demo": "spaces"}
 
 
 def __getattr__(name: str) -> Any:

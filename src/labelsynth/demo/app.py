@@ -10,6 +10,10 @@ keeping the exact ids of the map it started from wherever its colour is unchange
 
 API (``gradio_client``): ``/generate`` (canvas dict, extra inputs..., seed, variations) and ``/generate_from_file``
 (label file, extra inputs..., seed, variations), both returning ``(gallery, coloured label map, status)``.
+
+Errors: a request that fails raises its message once (Gradio's error toast in the page, an exception in
+``gradio_client``), and the page then empties the result, the label view and the status, which no longer match the
+inputs; the canvas is never an output of a request that can fail, so what the user painted stays.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ import inspect
 import os
 import time
 from collections.abc import Sequence
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import torch
+from gradio.data_classes import FileData
 from transformers import Pipeline
 
 from ..processing import LabelMapProcessor
@@ -35,13 +42,20 @@ from .painting import (
     check_image_size,
     legend_html,
     painted_instance_map,
+    size_limit_text,
 )
 from .spec import Choice, ClassSubset, DemoSpec, Number, PerClassChoice, ResolvedInput, resolve_demo_inputs
 
-__all__ = ["DEFAULT_MAX_INPUT_PIXELS", "build_demo", "load_pipeline"]
+__all__ = ["DEFAULT_CACHE_SECONDS", "DEFAULT_MAX_INPUT_PIXELS", "build_demo", "load_pipeline"]
 
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 _QUEUE_SIZE = 16  # requests waiting beyond this are refused with "queue full" instead of piling up
+# The browser's canvas is fixed at the model's size; larger canvases (API clients) are refused above this many
+# pixels (at most `max_input_pixels`): decoding a canvas of arbitrary colours costs far more than a label map upload.
+_MIN_CANVAS_PIXELS = 1024 * 1024
+_CANVAS_SCALE = 4  # ... or this many times the model's pixel count, whichever is larger
+DEFAULT_CACHE_SECONDS = 900
+_SEED_MAX = 2**63 - 1  # torch generators take signed 64-bit seeds
 
 
 def load_pipeline(
@@ -51,11 +65,12 @@ def load_pipeline(
     device: str | None = None,
     dtype: torch.dtype | str | None = None,
 ) -> Pipeline:
-    """A "label-to-image" pipeline for a model folder, Hub id, loaded model or pipeline (None: the built-in model).
+    """A "label-to-image" pipeline for a model folder, registered id, Hub id, loaded model or pipeline (None: the
+    built-in model).
 
     A loaded model without `processor` gets a `LabelMapProcessor` for its config's label space and image size.
     """
-    from transformers import pipeline
+    from ..registration import pipeline
 
     if isinstance(model, Pipeline):
         return model
@@ -73,18 +88,73 @@ def load_pipeline(
     return pipeline("label-to-image", model=os.fspath(model), device=device, dtype=dtype or torch.float32)
 
 
-def _open_checked(path: str, what: str, max_pixels: int) -> PIL.Image.Image:
-    """Open an uploaded image lazily, refusing unreadable files and oversized images before decoding pixels."""
+_DAMAGED = "could not decode the {what}: the file is damaged or truncated; upload a complete PNG"
+
+
+def _open_header(source: str | BytesIO, what: str, max_pixels: int) -> PIL.Image.Image:
+    """Open an image lazily (PIL reads only the header) and refuse unreadable files and images above `max_pixels`
+    (decompression bombs included) before any pixel is decoded."""
+    name = f" ({Path(source).name})" if isinstance(source, str) else ""
     try:
-        image = PIL.Image.open(path)
-    except (OSError, PIL.UnidentifiedImageError):
-        raise gr.Error(f"could not read the {what} ({Path(path).name}) as an image; upload a PNG") from None
+        image = PIL.Image.open(source)
+    except PIL.Image.DecompressionBombError:
+        # PIL's own guard fired on the header (far above any sane limit): same limit, same message.
+        raise gr.Error(f"the {what}{name} is too large to decode; {size_limit_text(max_pixels)}") from None
+    except (OSError, SyntaxError, ValueError):
+        raise gr.Error(f"could not read the {what}{name} as an image (empty, damaged or not an image file); upload "
+                       "a PNG") from None
     try:
         check_image_size(image.width, image.height, max_pixels, what)
     except ValueError as err:
+        image.close()
         raise gr.Error(str(err)) from None
-    image.load()
     return image
+
+
+def _decode(image: PIL.Image.Image, what: str) -> None:
+    """Decode the pixels of a checked image, turning decoder failures (truncated or damaged data) into a message."""
+    try:
+        image.load()
+    except Exception:  # noqa: BLE001 - decoders of arbitrary bytes raise OSError, SyntaxError, zlib.error, ...
+        raise gr.Error(_DAMAGED.format(what=what)) from None
+
+
+def _open_checked(path: str, what: str, max_pixels: int) -> PIL.Image.Image:
+    """Open an uploaded image, refusing unreadable, damaged and oversized files (size checked before decoding)."""
+    image = _open_header(path, what, max_pixels)
+    _decode(image, what)
+    return image
+
+
+class _CheckedImageEditor(gr.ImageEditor):
+    """`gr.ImageEditor` that checks each image of its value (header only) before Gradio decodes it, so that an
+    oversized canvas, a decompression bomb or a damaged file is refused with a message instead of decoded."""
+
+    is_template = True  # the browser uses the ImageEditor component as it is
+    # Set on the instance after construction: Gradio builds the page's props from the signature of __init__, so the
+    # subclass keeps the parent's.
+    max_pixels: int = DEFAULT_MAX_INPUT_PIXELS
+
+    def convert_and_format_image(self, file: FileData | bytes | None, flatten_on_white: bool = False) -> Any:
+        if file is None:
+            return None
+        _open_header(file.path if isinstance(file, FileData) else BytesIO(file), "canvas", self.max_pixels).close()
+        try:
+            return super().convert_and_format_image(file, flatten_on_white=flatten_on_white)
+        except Exception:  # noqa: BLE001 - the decoder failed on the checked file: truncated or damaged data
+            raise gr.Error(_DAMAGED.format(what="canvas")) from None
+
+
+class _CheckedImage(gr.Image):
+    """`gr.Image` (``type="filepath"``) that checks the uploaded file's header before Gradio opens it."""
+
+    is_template = True
+    max_pixels: int = DEFAULT_MAX_INPUT_PIXELS  # set on the instance (see `_CheckedImageEditor`)
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is not None and getattr(payload, "path", None):
+            _open_header(payload.path, str(self.label or "image").lower(), self.max_pixels).close()
+        return super().preprocess(payload)
 
 
 class _Demo:
@@ -101,6 +171,8 @@ class _Demo:
         self.deterministic_when = spec.deterministic_when
         self.max_variations = max_variations
         self.max_input_pixels = max_input_pixels
+        self.max_canvas_pixels = min(max_input_pixels, max(_MIN_CANVAS_PIXELS, _CANVAS_SCALE * self.size[0] *
+                                                           self.size[1]))
         self.brushes = brush_classes(self.space)
 
     # ---------------------------------------------------------------- label maps
@@ -126,6 +198,11 @@ class _Demo:
         if canvas is None:
             raise gr.Error("the canvas is empty: paint a label map, pick an example, or upload a label map")
         canvas = np.asarray(canvas)
+        if canvas.ndim >= 2:  # normally checked before decoding (`_CheckedImageEditor`); this guards direct calls
+            try:
+                check_image_size(canvas.shape[1], canvas.shape[0], self.max_canvas_pixels, "canvas")
+            except ValueError as err:
+                raise gr.Error(str(err)) from None
         if canvas.dtype != np.uint8 and canvas.size:
             canvas = np.clip(canvas, 0, 255).astype(np.uint8)
         if canvas.ndim == 2:
@@ -145,13 +222,9 @@ class _Demo:
             if spec.kind in ("instance", "label") and value:
                 _open_checked(value, widget.label.lower(), self.max_input_pixels)
                 kwargs[spec.name] = value
-            elif spec.kind == "image" and value is not None:
-                image = value if isinstance(value, PIL.Image.Image) else _open_checked(value, widget.label.lower(),
-                                                                                         self.max_input_pixels)
-                check = _size_error(image.width, image.height, self.max_input_pixels, widget.label.lower())
-                if check:
-                    raise gr.Error(check)
-                kwargs[spec.name] = image.convert("RGB")
+            elif spec.kind == "image" and value:
+                image = _open_checked(value, widget.label.lower(), self.max_input_pixels)
+                kwargs[spec.name] = PIL.ImageOps.exif_transpose(image).convert("RGB")
             elif spec.kind == "value" and value not in (None, [], ""):
                 kwargs[spec.name] = _control_value(widget.control, value, self.space)
             elif spec.kind == "instance":
@@ -176,6 +249,9 @@ class _Demo:
             notes = [*notes, "deterministic with these settings: the seed has no effect"]
         count = max(1, min(int(variations or 1), self.max_variations)) if seeded else 1
         seed = int(seed or 0)
+        if not 0 <= seed <= _SEED_MAX - (count - 1):
+            raise gr.Error(f"the seed must be a whole number from 0 to {_SEED_MAX - (count - 1)} (2**63 - 1 minus "
+                           f"the extra variations), got {seed}; pick a smaller seed")
         start = time.perf_counter()
         try:
             if count == 1:
@@ -217,6 +293,16 @@ class _Demo:
         ids, instance = self.decode_file(label_path, instance_path)
         return self.canvas_value(ids), {"label": ids, "instance": instance if instance is not None else ids}
 
+    def drop_rejected_label(self, label_path: str | None):
+        """After `load_upload` failed: empty the label-map field if that file is the cause, so that "Generate from
+        file" does not repeat the error just shown. (A rejected instance map stays: emptying its field would reload
+        the label map onto the canvas, over what the user painted since.)"""
+        try:
+            self.decode_file(label_path, None)
+        except gr.Error:
+            return None
+        return gr.skip()
+
 
 def _named(fn: Any, names: Sequence[str]) -> Any:
     """`fn(*args)` with a signature naming its parameters, so the API page and gradio_client show real names."""
@@ -228,14 +314,6 @@ def _named(fn: Any, names: Sequence[str]) -> Any:
         [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
     )
     return wrapper
-
-
-def _size_error(width: int, height: int, max_pixels: int, what: str) -> str | None:
-    try:
-        check_image_size(width, height, max_pixels, what)
-    except ValueError as err:
-        return str(err)
-    return None
 
 
 def _class_name(space: Any, class_id: int) -> str:
@@ -284,13 +362,16 @@ def _control_widget(spec: ResolvedInput, space: Any) -> gr.components.Component:
     raise ValueError(f"unknown demo control {control!r} for input {spec.name!r}")
 
 
-def _input_widget(spec: ResolvedInput, space: Any) -> gr.components.Component:
+def _input_widget(spec: ResolvedInput, space: Any, max_pixels: int) -> gr.components.Component:
     widget = spec.widget
     if spec.kind in ("instance", "label"):
         return gr.File(label=widget.label, file_types=["image"], type="filepath", elem_id=f"input-{spec.name}")
     if spec.kind == "image":
-        return gr.Image(label=widget.label, type="pil", image_mode="RGB", sources=["upload", "clipboard"],
-                        elem_id=f"input-{spec.name}")
+        # A file path, not a decoded image: `_open_checked` sees the file first (image_mode=None: no conversion).
+        image = _CheckedImage(label=widget.label, type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                              elem_id=f"input-{spec.name}")
+        image.max_pixels = max_pixels
+        return image
     return _control_widget(spec, space)
 
 
@@ -305,11 +386,13 @@ def build_demo(
     dtype: torch.dtype | str | None = None,
     max_variations: int = 4,
     max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
+    cache_seconds: int = DEFAULT_CACHE_SECONDS,
 ) -> gr.Blocks:
     """Build the Gradio demo of a labelsynth model.
 
     Args:
-        model: Model folder, Hub id, loaded model, or "label-to-image" pipeline; None = the built-in model.
+        model: Model folder, registered id, Hub id, loaded model, or "label-to-image" pipeline; None = the built-in
+            model.
         processor: Processor for a loaded model (default: one for its label space and image size).
         examples: Example label maps (default: `default_examples` for the model's label space).
         title: Page title (default: the model's name).
@@ -317,7 +400,12 @@ def build_demo(
         device: "cpu", "cuda", ... (default: cuda when available).
         dtype: Weights dtype for folders/Hub ids (e.g. "bfloat16"; default float32).
         max_variations: Upper bound of the "variations" slider (stochastic models).
-        max_input_pixels: Uploaded images above this many pixels are refused with a message.
+        max_input_pixels: Uploaded images (label, instance, style, exemplar maps) above this many pixels are
+            refused with a message, before their pixels are decoded (decompression bombs included). The canvas is
+            limited to the smaller of this and max(4 x the model's pixels, 1024x1024): the browser's canvas is the
+            model's size, and decoding a canvas of arbitrary colours costs more than a label map.
+        cache_seconds: Uploads and results in Gradio's cache are deleted after about this many seconds (checked
+            every `cache_seconds`), and all of them when the server stops.
 
     Returns:
         The `gr.Blocks` (queued: one generation at a time, at most 16 waiting); call ``.launch()`` on it.
@@ -361,7 +449,7 @@ def build_demo(
         color = next((b.color for b in brushes if b.id == int(class_id)), colors[0])
         return gr.ImageEditor(brush=gr.Brush(colors=colors, default_color=color, color_mode="fixed"))
 
-    with gr.Blocks(title=title or f"labelsynth · {name}") as demo:
+    with gr.Blocks(title=title or f"labelsynth · {name}", delete_cache=(cache_seconds, cache_seconds)) as demo:
         gr.Markdown(f"# {title or name}\n\n{description}\n\nPaint with the class colours (pick a class by name "
                     "below or in the brush's colour menu), or upload a label map, then generate.")
         reference_state = gr.State(reference)
@@ -369,22 +457,24 @@ def build_demo(
             with gr.Column(scale=3):
                 brush_class = gr.Dropdown(choices=[(b.title, b.id) for b in brushes], value=start.id,
                                           label="Brush class", elem_id="brush_class")
-                editor = gr.ImageEditor(
+                editor = _CheckedImageEditor(
                     value=initial_canvas, type="numpy", image_mode="RGB", format="png", layers=False,
                     canvas_size=(size[1], size[0]), fixed_canvas=True, sources=("upload",), transforms=(),
                     brush=gr.Brush(colors=colors, default_color=start.color, color_mode="fixed",
                                    default_size=max(2, min(size) // 40)),
                     label="Label map (paint here)", elem_id="editor", interactive=True,
                 )
+                editor.max_pixels = demo_logic.max_canvas_pixels
                 widgets: dict[str, gr.components.Component] = {}
                 for item in inputs:
                     if item.kind != "instance":
-                        widgets[item.name] = _input_widget(item, space)
+                        widgets[item.name] = _input_widget(item, space, max_input_pixels)
                 # Controls that can make a request deterministic (deterministic_when) show/hide the seed.
                 switches = [item for item in inputs if item.name in spec.deterministic_when]
                 seeded = demo_logic.seeded({i.name: getattr(i.widget.control, "default", None) for i in switches})
                 with gr.Row():
-                    seed = gr.Number(value=0, precision=0, label="Seed", visible=seeded, elem_id="seed")
+                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=_SEED_MAX, label="Seed",
+                                     visible=seeded, elem_id="seed")
                     variations = gr.Slider(1, max_variations, value=1, step=1, label="Variations",
                                            info="images with seeds seed, seed+1, ...", visible=seeded,
                                            elem_id="variations")
@@ -394,7 +484,7 @@ def build_demo(
                                          file_types=["image"], type="filepath", elem_id="label_file")
                     for item in inputs:
                         if item.kind == "instance":  # instance maps belong to uploaded label maps
-                            widgets[item.name] = _input_widget(item, space)
+                            widgets[item.name] = _input_widget(item, space, max_input_pixels)
                     from_file = gr.Button("Generate from file", elem_id="generate_file")
                 with gr.Accordion("Class colours", open=False):
                     gr.HTML(legend_html(brushes, space), elem_id="legend")
@@ -413,9 +503,22 @@ def build_demo(
                 label="Examples (load onto the canvas)",
             )
 
+        outputs = [result, label_view, status]
+
+        def clear_outputs() -> tuple[None, None, str]:
+            """After a failed event: drop the previous result and status, which no longer match the inputs. The
+            error itself is shown once, by Gradio's error toast; the canvas is never an output of a failed event."""
+            return None, None, ""
+
         upload_inputs = [label_file, instance_widget if instance_widget is not None else gr.State(None)]
         for trigger in [label_file] + ([instance_widget] if instance_widget is not None else []):
-            trigger.change(demo_logic.load_upload, upload_inputs, [editor, reference_state], api_visibility="private")
+            # No progress overlay: a failed upload would leave an "Error" badge over the user's canvas.
+            loaded = trigger.change(demo_logic.load_upload, upload_inputs, [editor, reference_state],
+                                    show_progress="hidden", api_visibility="private")
+            loaded.failure(demo_logic.drop_rejected_label, label_file, label_file, queue=False,
+                           show_progress="hidden", api_visibility="private")
+            loaded.failure(clear_outputs, None, outputs, queue=False, show_progress="hidden",
+                           api_visibility="private")
         brush_class.change(brush_for, brush_class, editor, api_visibility="private")
 
         def show_seed(*values: Any) -> tuple[dict, dict]:
@@ -425,11 +528,14 @@ def build_demo(
         for item in switches:
             widgets[item.name].change(show_seed, [widgets[i.name] for i in switches], [seed, variations],
                                       api_visibility="private")
-        outputs = [result, label_view, status]
         names = [item.name for item in inputs]
-        generate.click(_named(demo_logic.from_canvas, ["canvas", "reference", *names, "seed", "variations"]),
-                       [editor, reference_state, *widget_list, seed, variations], outputs, api_name="generate")
-        from_file.click(_named(demo_logic.from_file, ["label_map", *names, "seed", "variations"]),
-                        [label_file, *widget_list, seed, variations], outputs, api_name="generate_from_file")
+        generated = [
+            generate.click(_named(demo_logic.from_canvas, ["canvas", "reference", *names, "seed", "variations"]),
+                           [editor, reference_state, *widget_list, seed, variations], outputs, api_name="generate"),
+            from_file.click(_named(demo_logic.from_file, ["label_map", *names, "seed", "variations"]),
+                            [label_file, *widget_list, seed, variations], outputs, api_name="generate_from_file"),
+        ]
+        for event in generated:
+            event.failure(clear_outputs, None, outputs, queue=False, show_progress="hidden", api_visibility="private")
     demo.queue(max_size=_QUEUE_SIZE, default_concurrency_limit=1)
     return demo

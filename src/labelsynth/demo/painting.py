@@ -28,12 +28,14 @@ __all__ = [
     "check_image_size",
     "legend_html",
     "painted_instance_map",
+    "size_limit_text",
     "to_hex",
 ]
 
 # Above this many exactly-present colours, snapping falls back to the whole palette (a canvas that is not painted
 # with a few brushes, e.g. a photo uploaded as background).
 _MAX_PRESENT_COLORS = 64
+_NEAREST_CHUNK = 1 << 15  # rows of colours compared at once against the candidate colours
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,19 @@ def brush_classes(space: LabelSpace) -> list[BrushClass]:
 
 
 def _nearest(colors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Index into `candidates` (K, 3) of the nearest RGB colour of each of `colors` (N, 3) (ties: first)."""
-    d2 = ((colors[:, None, :].astype(np.int64) - candidates[None, :, :].astype(np.int64)) ** 2).sum(-1)
-    return d2.argmin(1)
+    """Index into `candidates` (K, 3) of the nearest RGB colour of each of `colors` (N, 3) (ties: first).
+
+    Works in row chunks so that memory stays O(chunk * K), whatever N (a canvas of random colours has N ~ H * W).
+    """
+    candidates = candidates.astype(np.int32)
+    out = np.empty(len(colors), dtype=np.int64)
+    for start in range(0, len(colors), _NEAREST_CHUNK):
+        chunk = colors[start:start + _NEAREST_CHUNK].astype(np.int32)
+        d2 = np.zeros((len(chunk), len(candidates)), dtype=np.int32)  # at most 3 * 255**2: fits int32
+        for channel in range(3):
+            d2 += (chunk[:, None, channel] - candidates[None, :, channel]) ** 2
+        out[start:start + len(chunk)] = d2.argmin(1)
+    return out
 
 
 def canvas_to_label_map(canvas: np.ndarray, space: LabelSpace, reference: np.ndarray | None = None) -> np.ndarray:
@@ -117,7 +129,11 @@ def canvas_to_label_map(canvas: np.ndarray, space: LabelSpace, reference: np.nda
         present = np.unique(space.palette, axis=0)
     else:
         present = present[np.argsort(-counts, kind="stable")]  # ties go to the colour covering more pixels
-    off, inverse = np.unique(flat[~exact], axis=0, return_inverse=True)
+    # Unique off-palette colours via packed 24-bit keys (a 1-D unique; np.unique(axis=0) is far slower and larger).
+    off_rgb = flat[~exact].astype(np.int32)
+    keys, inverse = np.unique((off_rgb[:, 0] << 16) | (off_rgb[:, 1] << 8) | off_rgb[:, 2], return_inverse=True)
+    del off_rgb
+    off = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
     snapped = present[_nearest(off, present)]
     ids[~exact] = space.encode_colors(snapped)[inverse.reshape(-1)]
     return _keep_reference(ids.reshape(rgb.shape[:2]), rgb, space, reference)
@@ -156,6 +172,16 @@ def painted_instance_map(
     return np.where(label_map == reference_label, reference_instance.astype(np.int64), label_map)
 
 
+def size_limit_text(max_pixels: int) -> str:
+    """The demo's pixel limit and what to do about it, as the end of a refusal message."""
+    side = int(max_pixels**0.5)
+    return (
+        f"this demo accepts at most {max_pixels / 1e6:.1f} megapixels (e.g. {side}x{side}). Downscale it first "
+        "(nearest-neighbour for label and instance maps, so that ids are not blended); the model works at its own "
+        "resolution anyway."
+    )
+
+
 def check_image_size(width: int, height: int, max_pixels: int, what: str) -> None:
     """Refuse images larger than `max_pixels` (before decoding them) with a message that says what to do.
 
@@ -165,11 +191,8 @@ def check_image_size(width: int, height: int, max_pixels: int, what: str) -> Non
     if width <= 0 or height <= 0:
         raise ValueError(f"the {what} is empty ({width}x{height}); upload an image with at least one pixel")
     if width * height > max_pixels:
-        side = int(max_pixels**0.5)
         raise ValueError(
-            f"the {what} is {width}x{height} ({width * height / 1e6:.1f} megapixels); this demo accepts at most "
-            f"{max_pixels / 1e6:.1f} megapixels (e.g. {side}x{side}). Downscale it first (nearest-neighbour for "
-            "label and instance maps, so that ids are not blended); the model works at its own resolution anyway."
+            f"the {what} is {width}x{height} ({width * height / 1e6:.1f} megapixels); {size_limit_text(max_pixels)}"
         )
 
 

@@ -4,7 +4,7 @@ SEAN (called ACE in the original code) modulates a normalised activation with a 
 pairs: one from a *style map* that places each region's style code (a 512-d vector per class, from the style
 encoder) over that class's pixels, one from the label map alone, as in SPADE:
 
-    x'    = x + noise * noise_var                                     (noise injection, per-channel strength)
+    x'    = x + noise * noise_var                                     (noise: N(0, 1) map [B, 1, H, W], noise_var [C])
     style = relu(W_j s_j + b_j) at every pixel of class j             (a separate linear map per class)
     gamma = a_g * conv_gamma(style) + (1 - a_g) * gamma_spade(seg),   a_g = sigmoid(blending_gamma)
     beta  = a_b * conv_beta(style)  + (1 - a_b) * beta_spade(seg),    a_b = sigmoid(blending_beta)
@@ -33,6 +33,7 @@ Two implementations give the same numbers (float32 round-off):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -43,25 +44,24 @@ from .normalization import SPADE, SemanticLayout, param_free_norm
 from .onehot import _shifted_keys
 
 
-class NoiseSampler:
-    """Source of SEAN's noise maps: one `N(0, 1)` map `[B, 1, H, W]` per normalization call.
+def sample_noise_map(batch_size: int, size: tuple[int, int], generator: torch.Generator | None = None,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+    """One SEAN noise map: `N(0, 1)` values `FloatTensor[batch_size, 1, H, W]` (float32, contiguous).
 
-    The values are drawn as the original code draws them (`randn(B, W, H)`, then transposed), in call order, so a
-    model run with `generator=torch.Generator().manual_seed(s)` on the CPU sees the same noise as the original
-    code after `torch.manual_seed(s)`.
+    The values are drawn as the original code draws them (`randn(B, W, H)`, then transposed to H x W), so a model
+    that draws its layers' maps in call order from `torch.Generator().manual_seed(s)` on the CPU sees the same noise
+    as the original code after `torch.manual_seed(s)`.
 
     Args:
+        batch_size: B.
+        size: (H, W) of the layer's activation.
         generator: the random source; None uses torch's global generator.
+        device: where to draw; default the generator's device (the CPU without a generator).
     """
-
-    def __init__(self, generator: torch.Generator | None = None) -> None:
-        self.generator = generator
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = x.shape
-        device = self.generator.device if self.generator is not None else x.device
-        noise = torch.randn(b, w, h, generator=self.generator, device=device)
-        return noise.transpose(1, 2).unsqueeze(1).to(x.device, x.dtype)
+    if device is None:
+        device = generator.device if generator is not None else "cpu"
+    noise = torch.randn(batch_size, size[1], size[0], generator=generator, device=device)
+    return noise.transpose(1, 2).unsqueeze(1).contiguous()
 
 
 def _rank(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,7 +215,9 @@ class SEANNormalization(nn.Module):
             synchronized BatchNorm).
 
     Shapes: `forward(x [B, C, H, W], seg, styles [B, J, style_dim] | None, noise) -> [B, C, H, W]`, `seg` the
-    one-hot map `[B, J, h, w]` (nearest-resized to H x W) or a `SEANLayout`.
+    one-hot map `[B, J, h, w]` (nearest-resized to H x W) or a `SEANLayout`; `noise` (optional) this layer's map
+    `[B or 1, 1, H, W]` (see `sample_noise_map`), or a mapping `{layer: map}` in which the layer finds its own map (how
+    a generator hands each layer its map through ResBlocks that pass the same arguments to all their norms).
     """
 
     def __init__(self, norm_nc: int, semantic_nc: int, use_style: bool = True, style_dim: int = 512,
@@ -245,18 +247,22 @@ class SEANNormalization(nn.Module):
         return torch.relu(per_class).transpose(0, 1)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor | SEANLayout, styles: torch.Tensor | None = None,
-                noise: NoiseSampler | None = None) -> torch.Tensor:
+                noise: torch.Tensor | Mapping[nn.Module, torch.Tensor] | None = None) -> torch.Tensor:
         if self.use_style and styles is None:
             raise ValueError("this SEAN normalization layer needs style codes [B, num_classes, style_dim]")
+        if isinstance(noise, Mapping):
+            noise = noise[self]
+        if noise is not None:
+            noise = noise.to(x.device, x.dtype)
         if isinstance(seg, SEANLayout):
             scale, shift, norm_folded = self._fast_modulation(seg, tuple(x.shape[-2:]), styles, x.dtype)
             if noise is not None:  # x + noise into a channels-last buffer reused by every layer (x is needed again)
                 b, c, h, w = x.shape
                 noisy = seg.scratch("noisy", (b, h, w, c), x.dtype).permute(0, 3, 1, 2)
-                x = torch.addcmul(x, noise(x), self.noise_var.view(1, -1, 1, 1), out=noisy)
+                x = torch.addcmul(x, noise, self.noise_var.view(1, -1, 1, 1), out=noisy)
             return shift.addcmul_(x if norm_folded else self.param_free_norm(x), scale)
         if noise is not None:
-            x = torch.addcmul(x, noise(x), self.noise_var.view(1, -1, 1, 1))
+            x = torch.addcmul(x, noise, self.noise_var.view(1, -1, 1, 1))
         normalized = self.param_free_norm(x)
         segmap = F.interpolate(seg, size=x.shape[-2:], mode="nearest")
         gamma_spade, beta_spade = self.spade.modulation(segmap, tuple(x.shape[-2:]))

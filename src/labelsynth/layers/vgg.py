@@ -28,7 +28,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..state_dict_utils import state_dict_mismatch
+from ..state_dict_utils import load_torch_state_dict, state_dict_mismatch
 
 __all__ = [
     "DEFAULT_HUB_FILENAMES",
@@ -169,18 +169,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(str(path), device="cpu")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickled modules / unsafe globals
-        raise ValueError(
-            f"could not read {path} as a state dict with torch.load(weights_only=True) ({error}); save the weights "
-            "with torch.save(model.state_dict(), ...) or as .safetensors"
-        ) from error
-    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors (got {type(obj).__name__})")
-    return dict(obj)
+    return load_torch_state_dict(path)
 
 
 def _resolve_weights_file(weights: str | Path, hub_filename: str | None, revision: str | None,

@@ -24,28 +24,40 @@ scipy is only needed for ``frechet_distance(..., method="sqrtm")``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from .evaluation import ALL_METRICS, DEFAULT_METRICS, evaluate_model, resolve_label_mapping
-from .fid import FeatureStatistics, compute_fid, compute_kid, frechet_distance, mmd2_unbiased, polynomial_kernel
-from .image import psnr, rmse, ssim
-from .inception import (
-    FID_INCEPTION_NUM_CLASSES,
-    FID_INCEPTION_NUM_PARAMETERS,
-    FID_WEIGHTS_FILENAME,
-    INCEPTION_WEIGHTS_ENV,
-    FIDInceptionV3,
-    InceptionFeatureExtractor,
-    find_inception_weights,
-    load_fid_inception,
-)
-from .segmentation import (
-    LABEL_MAPPINGS,
-    SegmentationMetric,
-    SegmenterAdapter,
-    ade20k_to_segmenter_ids,
-    make_label_mapping,
-    segment_images,
-)
+# Public name -> the submodule that defines it: imported on first access, so that `import labelsynth.metrics` (and
+# the `labelsynth evaluate` argument parser) does not import torch.
+_EXPORTS = {
+    "ALL_METRICS": "evaluation",
+    "DEFAULT_METRICS": "evaluation",
+    "evaluate_model": "evaluation",
+    "resolve_label_mapping": "evaluation",
+    "FeatureStatistics": "fid",
+    "compute_fid": "fid",
+    "compute_kid": "fid",
+    "frechet_distance": "fid",
+    "mmd2_unbiased": "fid",
+    "polynomial_kernel": "fid",
+    "psnr": "image",
+    "rmse": "image",
+    "ssim": "image",
+    "FID_INCEPTION_NUM_CLASSES": "inception",
+    "FID_INCEPTION_NUM_PARAMETERS": "inception",
+    "FID_WEIGHTS_FILENAME": "inception",
+    "INCEPTION_WEIGHTS_ENV": "inception",
+    "FIDInceptionV3": "inception",
+    "InceptionFeatureExtractor": "inception",
+    "find_inception_weights": "inception",
+    "load_fid_inception": "inception",
+    "LABEL_MAPPINGS": "segmentation",
+    "SegmentationMetric": "segmentation",
+    "SegmenterAdapter": "segmentation",
+    "ade20k_to_segmenter_ids": "segmentation",
+    "make_label_mapping": "segmentation",
+    "segment_images": "segmentation",
+}
+
 
 EVALUATE_MODULES = {"fid": "labelsynth_fid", "mean_iou": "labelsynth_mean_iou"}
 
@@ -92,3 +104,13 @@ __all__ = [
     "segment_images",
     "ssim",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -7,7 +7,7 @@ labelsynth evaluate --model converted/spade-ade20k --dataset <source> --split va
 ```
 
 Wire it into the main parser with ``add_cli_parser(subparsers)``; the sub-command's handler is `run` (set as
-``handler`` default). User errors raise ``labelsynth.cli.CLIError``.
+``handler`` default). User errors raise ``labelsynth.cli.CLIError``; ``--model`` takes what ``labelsynth generate --model`` takes.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cli import positive_int
+from ..cli._common import DEVICES, CLIError, positive_int, resolve_device, resolve_model_argument
 
 __all__ = ["add_cli_parser", "run"]
 
-_DEVICES = ("auto", "cpu", "cuda")
 _MAPPINGS = ("auto", "identity", "ade20k", "cityscapes")
 
 
@@ -50,7 +49,9 @@ def add_cli_parser(subparsers: Any) -> argparse.ArgumentParser:
             "papers' segmenters."
         ),
     )
-    parser.add_argument("--model", required=True, help="model folder (save_pretrained output) or Hub id")
+    parser.add_argument("--model", required=True,
+                        help="model folder (save_pretrained output), registered id (e.g. spade-cityscapes-tiny, the "
+                             "built-in model) or Hub id")
     parser.add_argument("--dataset", required=True, help="dataset source, as accepted by "
                                                          "labelsynth.data.load_training_dataset")
     parser.add_argument("--split", default="validation", help="dataset split (default: validation)")
@@ -77,42 +78,24 @@ def add_cli_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="feed each row's photo as style image (style-encoder / VAE models: reconstruction)")
     parser.add_argument("--kid-subsets", type=positive_int, default=100)
     parser.add_argument("--kid-subset-size", type=positive_int, default=1000)
-    parser.add_argument("--device", choices=_DEVICES, default="auto")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--save-images", metavar="DIR", help="also write the generated images to DIR as PNG")
     parser.add_argument("--output", "-o", metavar="PATH", help="write the results as JSON to PATH")
     parser.set_defaults(handler=run)
     return parser
 
 
-def _cli_error(message: str) -> Exception:
-    try:
-        from ..cli import CLIError
-    except ImportError:  # pragma: no cover - the main CLI always defines it
-        return SystemExit(f"labelsynth: error: {message}")
-    return CLIError(message)
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise _cli_error("--device cuda: CUDA is not available here; use --device cpu")
-    return name
-
-
 def _load_model(location: str, device: str) -> tuple[Any, Any]:
     from transformers import AutoImageProcessor, AutoModel
 
-    import labelsynth  # noqa: F401 - registers the labelsynth models with the Auto classes
+    from ..registration import ensure_registered
 
-    path = Path(location).expanduser()
-    source = str(path) if path.is_dir() else location
+    ensure_registered()
+    source = resolve_model_argument(location)
     try:
         model = AutoModel.from_pretrained(source)
     except (OSError, ValueError) as err:
-        raise _cli_error(f"--model {location}: cannot load the model: {err}") from None
+        raise CLIError(f"--model {location}: cannot load the model: {err}") from None
     try:
         processor = AutoImageProcessor.from_pretrained(source)
     except (OSError, ValueError):
@@ -128,12 +111,12 @@ def _load_segmenter(location: str, processor_location: str | None, device: str) 
     try:
         segmenter = AutoModelForSemanticSegmentation.from_pretrained(source)
     except (OSError, ValueError) as err:
-        raise _cli_error(f"--segmenter {location}: cannot load a semantic-segmentation model: {err}") from None
+        raise CLIError(f"--segmenter {location}: cannot load a semantic-segmentation model: {err}") from None
     processor_source = processor_location or source
     try:
         processor = AutoImageProcessor.from_pretrained(processor_source)
     except (OSError, ValueError) as err:
-        raise _cli_error(f"--segmenter-processor {processor_source}: cannot load the image processor: {err}") from None
+        raise CLIError(f"--segmenter-processor {processor_source}: cannot load the image processor: {err}") from None
     return segmenter.to(device).eval(), processor
 
 
@@ -141,12 +124,12 @@ def _load_rows(source: str, split: str) -> Iterable[Mapping[str, Any]]:
     try:
         from ..data import load_training_dataset
     except ImportError as err:
-        raise _cli_error(f"--dataset needs labelsynth.data.load_training_dataset, which is not available ({err})"
+        raise CLIError(f"--dataset needs labelsynth.data.load_training_dataset, which is not available ({err})"
                          ) from None
     try:
         return load_training_dataset(source, split=split)
     except (OSError, ValueError, KeyError) as err:
-        raise _cli_error(f"--dataset {source} (split {split}): {err}") from None
+        raise CLIError(f"--dataset {source} (split {split}): {err}") from None
 
 
 def _summary(results: Mapping[str, Any]) -> list[str]:
@@ -192,19 +175,19 @@ def run(args: argparse.Namespace, rows: Iterable[Mapping[str, Any]] | None = Non
 
     metrics = args.metrics or (["fid", "kid", "psnr", "ssim"] + (["miou"] if args.segmenter else []))
     if {"miou", "miou_real"} & set(metrics) and not args.segmenter:
-        raise _cli_error("--metrics miou needs --segmenter (a transformers semantic-segmentation model id or folder)")
+        raise CLIError("--metrics miou needs --segmenter (a transformers semantic-segmentation model id or folder)")
     if args.output:
         output = Path(args.output)
         if output.is_dir():
-            raise _cli_error(f"--output {args.output} is a folder; give a file name such as {output / 'metrics.json'}")
-    device = _device(args.device)
+            raise CLIError(f"--output {args.output} is a folder; give a file name such as {output / 'metrics.json'}")
+    device = resolve_device(args.device)
 
     inception = None
     if {"fid", "kid"} & set(metrics):
         weights = find_inception_weights(args.inception_weights)
         if weights is None:
             if not args.random_inception:
-                raise _cli_error(
+                raise CLIError(
                     f"FID/KID need the Inception weights {FID_WEIGHTS_FILENAME} (pytorch-fid's port of the TensorFlow "
                     f"2015-12-05 graph): pass --inception-weights PATH or set {INCEPTION_WEIGHTS_ENV}. For a smoke "
                     "test without them add --random-inception (numbers not comparable), or drop fid,kid from --metrics"
@@ -214,7 +197,7 @@ def run(args: argparse.Namespace, rows: Iterable[Mapping[str, Any]] | None = Non
             try:
                 inception = InceptionFeatureExtractor(weights, device=device)
             except (FileNotFoundError, ValueError) as err:
-                raise _cli_error(f"--inception-weights: {err}") from None
+                raise CLIError(f"--inception-weights: {err}") from None
 
     segmenter = segmenter_processor = None
     if args.segmenter:
@@ -231,7 +214,7 @@ def run(args: argparse.Namespace, rows: Iterable[Mapping[str, Any]] | None = Non
             kid_subset_size=args.kid_subset_size, save_images_to=args.save_images,
         )
     except ValueError as err:
-        raise _cli_error(f"evaluate: {err}") from None
+        raise CLIError(f"evaluate: {err}") from None
     results = {"model": args.model, "dataset": args.dataset, "split": args.split, **results}
 
     for line in _summary(results):

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..state_dict_utils import state_dict_mismatch
+from ..state_dict_utils import load_torch_state_dict, state_dict_mismatch
 
 __all__ = [
     "FID_INCEPTION_NUM_CLASSES",
@@ -280,17 +280,7 @@ def _read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if not candidate.is_file():
             raise FileNotFoundError(f"Inception weights {path} is a folder without {FID_WEIGHTS_FILENAME}")
         path = candidate
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
-        raise ValueError(
-            f"Inception weights {path}: cannot be read as a PyTorch state dict with weights_only=True ({err})"
-        ) from None
-    if isinstance(state_dict, dict) and isinstance(state_dict.get("state_dict"), dict):
-        state_dict = state_dict["state_dict"]
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError(f"Inception weights {path}: expected a state dict (name -> tensor), got {type(state_dict)}")
-    return state_dict
+    return load_torch_state_dict(path, f"Inception weights {path}")
 
 
 def _check_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:

@@ -6,9 +6,23 @@ from typing import Any
 
 import torch
 from transformers import Pipeline
+from transformers.utils import logging
+
+from ..utils.threads import inference_threads
+
+logger = logging.get_logger(__name__)
 
 OUTPUT_TYPES = ("pil", "np", "pt")
 INPUT_KINDS = ("instance", "image", "label", "tensor", "value")
+
+
+def _one_per_input(batch: torch.Tensor, what: str) -> None:
+    """One pipeline input is one map/image: an array holding several would make images that are then dropped."""
+    if batch.shape[0] != 1:
+        raise ValueError(
+            f"{what}: one input holds {batch.shape[0]} maps/images (shape {tuple(batch.shape)}); the pipeline makes one "
+            f"image per input: pass a batch as a list, e.g. pipe(list(array)) for a (B, H, W) array"
+        )
 
 
 class LabelToImagePipeline(Pipeline):
@@ -24,10 +38,12 @@ class LabelToImagePipeline(Pipeline):
     ```
 
     Label maps can be anything `LabelMapProcessor` accepts: index PNG paths, PIL images (L/P/I;16/I, or RGB colour
-    maps in the model's palette), numpy arrays, torch tensors. Call arguments:
+    maps in the model's palette), numpy arrays, torch tensors; one input is one map and gives one image (several
+    maps: a list). Call arguments:
 
     - the model's per-image inputs, named by its class attribute `pipeline_inputs` (see `LabelSynthPreTrainedModel`):
-      `instance_map` (models with instance edges, same forms as label maps), `style_image` (VAE / style-encoder
+      `instance_map` (models with instance edges, same forms as label maps; without it, each class region of the
+      label map counts as one instance), `style_image` (VAE / style-encoder
       models), `noise` (explicit latent), and model-specific ones such as `exemplar` / `exemplar_label_map`
       (CoCosNet) or `cluster` (pix2pixHD). Images are resized to the label map's output size, label maps alike.
     - `seed` / `generator`: randomness for z, noise or style sampling. With `seed=s`, item i of a list uses seed
@@ -96,13 +112,22 @@ class LabelToImagePipeline(Pipeline):
 
     def preprocess(self, item: dict[str, Any]) -> dict[str, Any]:
         kinds = self._input_kinds
-        instance_name = next((name for name, kind in kinds.items() if kind == "instance" and name in item), None)
-        features = self.image_processor(
-            item["label_map"], instance_maps=item.get(instance_name) if instance_name else None, return_tensors="pt"
-        )
+        instance_name = next((name for name, kind in kinds.items() if kind == "instance"), None)
+        given = item.get(instance_name) if instance_name else None
+        features = self.image_processor(item["label_map"], instance_maps=given, return_tensors="pt")
+        _one_per_input(features["label_map"], "label map")
         inputs = {"label_map": features["label_map"], "index": item["index"]}
-        if instance_name:
+        if given is not None:
             inputs[instance_name] = features["instance_map"]
+        elif instance_name and getattr(self.model.config, "use_instance_edges", False):
+            # The documented default (the CLI and the demo do the same): every class region is one instance, so the
+            # edges fall on class boundaries; touching objects of one class merge, as they would in a painted map.
+            logger.warning_once(
+                f"{type(self.model).__name__} uses instance edges and no {instance_name} was given: each class region "
+                "of the label map counts as one instance (pass an instance map to separate touching objects of one "
+                "class)"
+            )
+            inputs[instance_name] = features["label_map"].clone()
         size = tuple(features["label_map"].shape[-2:])
         for name, kind in kinds.items():
             if name not in item or kind == "instance":
@@ -110,6 +135,7 @@ class LabelToImagePipeline(Pipeline):
             value = item[name]
             if kind == "image":
                 value = self.image_processor.preprocess_images(value, size, what=name.replace("_", " "))
+                _one_per_input(value, name.replace("_", " "))
             elif kind == "label":
                 try:
                     value = self.image_processor(
@@ -119,6 +145,7 @@ class LabelToImagePipeline(Pipeline):
                     )["label_map"]
                 except ValueError as err:
                     raise ValueError(f"{name}: {err}") from None
+                _one_per_input(value, name.replace("_", " "))
             elif kind == "tensor":
                 value = torch.as_tensor(value)
                 value = value if value.dim() > 1 else value.unsqueeze(0)
@@ -134,7 +161,8 @@ class LabelToImagePipeline(Pipeline):
         for name, kind in self._input_kinds.items():
             if kind == "image" and name in model_inputs:
                 model_inputs[name] = model_inputs[name].to(self.model.dtype)
-        outputs = self.model(**model_inputs, generator=generator)
+        with inference_threads(self.device):  # one thread while other processes keep the cores busy
+            outputs = self.model(**model_inputs, generator=generator)
         return {"images": outputs.images}
 
     def postprocess(self, model_outputs: dict[str, Any], output_type: str = "pil") -> Any:

@@ -1,8 +1,9 @@
 """The shared GAN trainer (Accelerate) and the per-family training modules."""
 
 from .arguments import add_trainer_arguments, training_arguments_from
+from .checkpointing import CheckpointError, list_checkpoints
 from .modules import GANTrainingModule
-from .trainer import GANTrainer, TrainingArguments, list_checkpoints
+from .trainer import GANTrainer, TrainingArguments
 
 
 def __getattr__(name: str):
@@ -14,5 +15,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["GANTrainer", "GANTrainingModule", "SPADETrainingModule", "TrainingArguments", "add_trainer_arguments",
-           "list_checkpoints", "training_arguments_from"]
+__all__ = ["CheckpointError", "GANTrainer", "GANTrainingModule", "SPADETrainingModule", "TrainingArguments",
+           "add_trainer_arguments", "list_checkpoints", "training_arguments_from"]

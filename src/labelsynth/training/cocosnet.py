@@ -53,6 +53,7 @@ from ..losses import GANLoss, feature_matching_loss
 from ..losses.contextual import cocosnet_contextual_loss
 from ..models.cocosnet import CoCosNetDiscriminator, CoCosNetModel
 from ..processing import LabelMapProcessor
+from ..state_dict_utils import load_torch_state_dict
 from .modules import GANTrainingModule, to_uint8
 
 __all__ = ["CoCosNetTrainingModule", "ExemplarPairTransform", "load_cocosnet_vgg19", "read_exemplar_list",
@@ -164,8 +165,8 @@ def load_cocosnet_vgg19(path: str | Path) -> VGG19:
     """CoCosNet's `models/vgg19_conv.pth` (keys `conv1_1.weight` ...) or any `load_vgg19` source as a `VGG19`."""
     path = Path(path)
     if path.is_file() and path.suffix in (".pth", ".pt"):
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, Mapping) and state and all(_CAFFE_KEY.match(k) for k in state):
+        state = load_torch_state_dict(path, f"VGG-19 weights {path}")
+        if state and all(_CAFFE_KEY.match(k) for k in state):
             from ..layers.vgg import vgg19_layer_index
 
             renamed = {f"features.{vgg19_layer_index(m.group(1))}.{m.group(2)}": v
@@ -252,8 +253,9 @@ class CoCosNetTrainingModule(GANTrainingModule):
         return self.generator.build_semantic_input(label_map)
 
     def _generate(self, model: nn.Module, batch: dict[str, torch.Tensor], **kwargs: Any):
+        kwargs.setdefault("generator", self.training_rng)  # mask noise (noise_for_mask models)
         return model(label_map=batch["label_map"], exemplar=batch["exemplar"],
-                         exemplar_label_map=batch["exemplar_label_map"], **kwargs)
+                     exemplar_label_map=batch["exemplar_label_map"], **kwargs)
 
     @staticmethod
     def _discriminate(discriminator: nn.Module, semantics: torch.Tensor, fake: torch.Tensor, real: torch.Tensor):

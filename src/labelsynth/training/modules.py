@@ -35,6 +35,24 @@ class GANTrainingModule(nn.Module):
     discriminator: nn.Module | None  # None: no adversarial training (the trainer skips the discriminator step)
     processor: LabelMapProcessor  # saved and pushed with the generator; colours the validation label maps
 
+    # The source of every random draw of the losses (VAE noise, noise injection, dropout masks); see `training_rng`.
+    _training_rng: torch.Generator | None = None
+
+    def seed_training_rng(self, seed: int, device: torch.device | str = "cpu") -> None:
+        """Give the module its own random source on `device`, seeded with `seed` (the trainer does this per
+        process and saves its state in every checkpoint)."""
+        self._training_rng = torch.Generator(device=device).manual_seed(seed)
+
+    @property
+    def training_rng(self) -> torch.Generator:
+        """The generator that every random draw of the losses must use, never torch's global RNG: that one is also
+        advanced by code outside the module (e.g. a new DataLoader iterator), so a resumed run would draw different
+        noise from an uninterrupted one. Seeded with 0 on the CPU on first use when `seed_training_rng` was not
+        called (a module used without the trainer)."""
+        if self._training_rng is None:
+            self.seed_training_rng(0)
+        return self._training_rng
+
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """Parameters of the generator optimizer and of the discriminator optimizer."""
         discriminator = [] if self.discriminator is None else list(self.discriminator.parameters())

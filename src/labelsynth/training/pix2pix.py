@@ -42,9 +42,10 @@ class Pix2PixTrainingModule(GANTrainingModule):
     def _condition(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.generator.label_input(batch["label_map"], batch.get("instance_map"))
 
-    @staticmethod
-    def _generate(generator: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map")).images
+    def _generate(self, generator: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        # Training mode draws the U-Net's dropout masks from `generator=`.
+        return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"),
+                         generator=self.training_rng).images
 
     def generator_loss(self, generator, discriminator, batch):
         real = batch["pixel_values"]

@@ -55,6 +55,31 @@ def validation_rows(args: argparse.Namespace, label_space: str, train_rows: Any)
     return load_training_dataset(args.dataset, kind=args.dataset_kind, split=split, label_space=label_space)
 
 
+def check_instance_maps(args: argparse.Namespace, rows: Any, needs: Sequence[tuple[str, str | None]]) -> None:
+    """Stop at the start of a run, not at its first step, when the model needs instance maps that `rows` lack.
+
+    Args:
+        args: the script's arguments (`--dataset` names the data in the message).
+        rows: training or validation rows; rows without an ``instance`` column have no instance maps (rows whose
+            columns are unknown, e.g. some streaming datasets, are not checked).
+        needs: ``(what needs instance maps, the flag that turns it off or None)`` for each part of the model that
+            reads them, e.g. ``("instance edges (preset 'cityscapes')", "--no_instance")``; empty: no check.
+
+    Raises:
+        ValueError: naming what needs instance maps and the flags that do without them.
+    """
+    columns = getattr(rows, "column_names", None)
+    if not needs or columns is None or "instance" in columns:
+        return
+    flags = [flag for _, flag in needs if flag]
+    fix = f"pass {' and '.join(flags)} to train without them, or " if flags else ""
+    raise ValueError(
+        f"--dataset {args.dataset} has no instance maps, but the model uses {' and '.join(what for what, _ in needs)}: "
+        f"{fix}give a dataset with instance maps (an 'instance' column; in an original dataset folder: instances/ "
+        "beside images/ and labels/, Cityscapes' gtFine/*_instanceIds.png, or pix2pixHD's <split>_inst/)"
+    )
+
+
 def validation_batch(module: GANTrainingModule, view: Callable[[Any], dict[str, Any]], rows: Any,
                      count: int) -> dict[str, Any] | None:
     """The first `count` rows through `view` (a transform without random flips or crops, so that every validation

@@ -37,7 +37,8 @@ class SEANTrainingModule(SPADETrainingModule):
                          lambda_vgg=lambda_vgg, lambda_kld=0.0, lambda_l1=lambda_l1)
 
     def _generate(self, generator: nn.Module, batch: dict[str, torch.Tensor]):
-        return generator(label_map=batch["label_map"], style_image=batch["pixel_values"])
+        return generator(label_map=batch["label_map"], style_image=batch["pixel_values"],
+                         generator=self.training_rng)  # the noise injection
 
     @torch.no_grad()
     def generate(self, generator, batch, rng):

@@ -46,7 +46,8 @@ class SPADETrainingModule(GANTrainingModule):
 
     def _generate(self, generator: nn.Module, batch: dict[str, torch.Tensor]):
         style = batch["pixel_values"] if self.generator.config.use_vae else None
-        return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), style_image=style)
+        return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"), style_image=style,
+                         generator=self.training_rng)  # the VAE's reparameterisation noise
 
     @staticmethod
     def _discriminate(discriminator: nn.Module, semantics: torch.Tensor, fake: torch.Tensor, real: torch.Tensor):

@@ -5,8 +5,9 @@ a module whose `discriminator` is None, such as CRN's, trains its generator alon
 what the losses are is the business of a `GANTrainingModule` (see `training/modules.py`), so every model family
 reuses this loop: optimizers with TTUR, constant-then-linear-decay schedule, mixed precision, SyncBatchNorm on
 several GPUs, gradient accumulation, EMA of the generator, tracker logging, validation grids, atomic `checkpoint-N`
-folders with `--resume_from_checkpoint latest` that continues bit-identically (data position included), and the final
-`save_pretrained` + model card + `push_to_hub`.
+folders with `--resume_from_checkpoint latest` that continues bit-identically (data position and the training
+module's random draws included), and the final `save_pretrained` + model card + `push_to_hub`. Checkpoints hold only
+safetensors and JSON (see `training/checkpointing.py`): resuming never unpickles anything.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import random
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
@@ -30,10 +30,11 @@ from PIL import Image
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from . import checkpointing
+from .checkpointing import CHECKPOINT_PREFIX, CheckpointError, list_checkpoints
 from .modules import GANTrainingModule
 
 logger = get_logger(__name__)
-CHECKPOINT_PREFIX = "checkpoint-"
 
 
 @dataclass
@@ -144,23 +145,16 @@ def with_recomputed_batchnorm(model: torch.nn.Module, batches: Sequence[dict[str
     return model.eval()
 
 
-def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete `checkpoint-N` folders, oldest first (half-written `.tmp` folders are ignored)."""
-    folders = [p for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
-    return sorted(folders, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+def process_seed(seed: int, process_index: int) -> int:
+    """The seed of process `process_index`'s training random draws: independent streams per process."""
+    return int(np.random.SeedSequence([seed, process_index]).generate_state(1, dtype=np.uint64)[0])
 
 
 class _Counter:
-    """Global step and epoch, saved with every checkpoint."""
+    """Global step, epoch and position in the epoch, saved with every checkpoint."""
 
     def __init__(self) -> None:
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-
-    def state_dict(self) -> dict[str, int]:
-        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
 
 
 class GANTrainer:
@@ -195,6 +189,9 @@ class GANTrainer:
             step_scheduler_with_optimizer=False,
         )
         set_seed(args.seed)
+        # Every random draw of the losses comes from the module's own generator, saved in checkpoints: the global
+        # RNG is also advanced by code outside the module (e.g. each new DataLoader iterator).
+        module.seed_training_rng(process_seed(args.seed, self.accelerator.process_index), self.accelerator.device)
         self.dataset = SeededTransformDataset(train_rows, transform, args.seed)
         self.sampler = EpochShuffleSampler(len(self.dataset), args.seed)
         if args.sync_batchnorm and self.accelerator.num_processes > 1 and self.accelerator.device.type != "cpu":
@@ -225,10 +222,8 @@ class GANTrainer:
         (self.generator, self.discriminator, self.opt_g, self.opt_d, self.dataloader, self.sched_g,
          self.sched_d) = acc.prepare(self.module.generator, self.module.discriminator, opt_g, opt_d, dataloader,
                                      sched_g, sched_d)
-        acc.register_for_checkpointing(self.counter)
         if self.ema is not None:
             self.ema.to(acc.device)
-            acc.register_for_checkpointing(self.ema)
         self.module.to(acc.device)
         if acc.is_main_process and acc.log_with:
             config = {k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
@@ -250,26 +245,101 @@ class GANTrainer:
             raise FileNotFoundError(f"--resume_from_checkpoint {value}: no such checkpoint folder")
         return path
 
+    def _checkpoint_models(self) -> dict[str, torch.nn.Module]:
+        """The modules whose weights a checkpoint holds, unwrapped, by file role."""
+        models = {"generator": self.accelerator.unwrap_model(self.generator)}
+        if self.discriminator is not None:
+            models["discriminator"] = self.accelerator.unwrap_model(self.discriminator)
+        if self.ema is not None:
+            models["ema"] = self.ema
+        return models
+
+    def _optimizer_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"optimizer_generator": self.opt_g.state_dict(),
+                                 "scheduler_generator": self.sched_g.state_dict()}
+        if self.opt_d is not None:
+            state["optimizer_discriminator"] = self.opt_d.state_dict()
+            state["scheduler_discriminator"] = self.sched_d.state_dict()
+        if self.accelerator.scaler is not None:
+            state["grad_scaler"] = self.accelerator.scaler.state_dict()
+        return state
+
     def save_checkpoint(self) -> Path:
-        """Write `checkpoint-<step>` atomically: into a `.tmp` folder first, renamed when complete."""
+        """Write `checkpoint-<step>` atomically: into a `.tmp` folder first, renamed when complete.
+
+        Safetensors and JSON only (see `training/checkpointing.py`); every process writes its own RNG states.
+        """
         acc = self.accelerator
-        final = Path(self.args.output_dir) / f"{CHECKPOINT_PREFIX}{self.counter.step}"
+        output_dir = Path(self.args.output_dir)
+        final = output_dir / f"{CHECKPOINT_PREFIX}{self.counter.step}"
         tmp = final.with_name(final.name + ".tmp")
-        if acc.is_main_process and tmp.exists():
-            shutil.rmtree(tmp)
+        models = self._checkpoint_models()
+        if acc.is_main_process:
+            checkpointing.remove_leftovers(output_dir)
+            tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))  # on every rank: each writes its own RNG state
+        checkpointing.save_state_tree(tmp / checkpointing.rng_state_file(acc.process_index),
+                                      checkpointing.capture_rng_states({"training": self.module.training_rng}))
+        if acc.is_main_process:
+            for name, model in models.items():
+                checkpointing.save_weights(tmp / checkpointing.MODEL_FILES[name], model)
+            checkpointing.save_state_tree(tmp / checkpointing.OPTIMIZER_STATE, self._optimizer_state())
+            state = {"format": checkpointing.FORMAT_NAME, "version": checkpointing.FORMAT_VERSION,
+                     "step": self.counter.step, "epoch": self.counter.epoch,
+                     "batch_in_epoch": self.counter.batch_in_epoch, "accelerator_step": acc.step,
+                     "num_processes": acc.num_processes, "models": list(models)}
+            (tmp / checkpointing.TRAINER_STATE).write_text(json.dumps(state, indent=2))
         acc.wait_for_everyone()
         if acc.is_main_process:
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            checkpointing.commit_folder(tmp, final)
             limit = self.args.checkpoints_total_limit
             if limit:
-                for old in list_checkpoints(self.args.output_dir)[:-limit]:
-                    shutil.rmtree(old)
+                for old in list_checkpoints(output_dir)[:-limit]:
+                    checkpointing.remove_checkpoint(old)
         acc.wait_for_everyone()
         return final
+
+    def load_checkpoint(self, folder: str | Path) -> None:
+        """Restore weights, optimizer / scheduler / scaler states, counters and RNG states from a checkpoint folder.
+
+        Every file is read and parsed before any state is applied. Raises `CheckpointError` (a ValueError) naming
+        the file for folders written by Accelerate's `save_state` (pickles, refused), missing, unreadable or
+        mismatching files.
+        """
+        acc = self.accelerator
+        models = self._checkpoint_models()
+        contents = checkpointing.read_checkpoint(folder, list(models), acc.process_index, acc.num_processes)
+        if contents.ignored_files:
+            logger.warning("ignoring files that labelsynth does not write (never loaded): %s in %s",
+                           ", ".join(contents.ignored_files), folder, main_process_only=False)
+        for name, model in models.items():
+            checkpointing.apply_weights(model, contents.weights[name], Path(folder) / checkpointing.MODEL_FILES[name])
+        optimizer_path = Path(folder) / checkpointing.OPTIMIZER_STATE
+        expected = self._optimizer_state()
+        if set(contents.optimizer_state) != set(expected):
+            raise CheckpointError(f"{optimizer_path} holds {sorted(contents.optimizer_state)} but this run needs "
+                                  f"{sorted(expected)}; resume with the settings of the run that wrote it")
+        targets = {"optimizer_generator": self.opt_g, "scheduler_generator": self.sched_g,
+                   "optimizer_discriminator": self.opt_d, "scheduler_discriminator": self.sched_d,
+                   "grad_scaler": acc.scaler}
+        for name, state in contents.optimizer_state.items():
+            # Schedulers and the scaler copy every entry onto themselves: accept only the entries they have.
+            if not name.startswith("optimizer") and (not isinstance(state, dict) or set(state) != set(expected[name])):
+                raise CheckpointError(f"{optimizer_path}: the {name} state has unexpected entries; the file is "
+                                      "damaged or was not written by labelsynth")
+            try:
+                targets[name].load_state_dict(state)
+            except (ValueError, KeyError, TypeError, RuntimeError) as error:
+                raise CheckpointError(f"{optimizer_path}: the {name} state does not fit this run ({error}); resume "
+                                      "with the settings of the run that wrote it") from None
+        for warning in checkpointing.restore_rng_states(
+                contents.rng_states, {"training": self.module.training_rng},
+                Path(folder) / checkpointing.rng_state_file(acc.process_index)):
+            logger.warning("%s", warning, main_process_only=False)
+        state = contents.trainer_state
+        self.counter.step, self.counter.epoch = state["step"], state["epoch"]
+        self.counter.batch_in_epoch = state["batch_in_epoch"]
+        acc.step = state["accelerator_step"]  # micro-batches into the current accumulation
 
     # ---------------------------------------------------------------------------------------------- training
     def train(self) -> torch.nn.Module:
@@ -278,7 +348,7 @@ class GANTrainer:
         args, acc = self.args, self.accelerator
         resume = self._resolve_resume()
         if resume is not None:
-            acc.load_state(str(resume))
+            self.load_checkpoint(resume)
             logger.info("resumed from %s at step %d", resume, self.counter.step)
         steps_per_epoch = math.ceil(len(self.dataloader) / args.gradient_accumulation_steps)
         if steps_per_epoch == 0:

@@ -77,3 +77,19 @@ def test_cli_generate_with_style_and_style_label(model_dir: Path, files, tmp_pat
     status = cli_main(["generate", "--model", str(model_dir), "--label", str(files["label0"]), "-o", str(out)])
     assert status == 2
     assert "style" in capsys.readouterr().err
+
+
+def test_pipeline_takes_explicit_noise(model_dir: Path, files) -> None:
+    """`noise=` passes through the pipeline: the maps drawn with seed s give the image of `seed=s`."""
+    pipe = pipeline("label-to-image", model=str(model_dir))
+    label, photo = str(files["label0"]), str(files["photo0"])
+    noise = [pipe.model.sample_noise(1, (64, 64), generator=torch.Generator().manual_seed(s)) for s in (3, 4)]
+    seeded = np.asarray(pipe(label, style_image=photo, seed=3))
+    np.testing.assert_array_equal(np.asarray(pipe(label, style_image=photo, noise=noise[0])), seeded)
+    np.testing.assert_array_equal(np.asarray(pipe(label, style_image=photo, noise=noise[0], seed=9)), seeded)
+    # A list of label maps takes one set of maps per map (item i of `seed=3` uses seed 3 + i).
+    batch = pipe([label, label], style_image=[photo, photo], noise=noise)
+    np.testing.assert_array_equal(np.asarray(batch[0]), seeded)
+    np.testing.assert_array_equal(np.asarray(batch[1]), np.asarray(pipe(label, style_image=photo, seed=4)))
+    with pytest.raises(ValueError, match="add_noise=False"):
+        pipe(label, style_image=photo, noise=noise[0], add_noise=False)

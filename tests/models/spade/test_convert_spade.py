@@ -133,8 +133,18 @@ def test_wrong_preset_and_missing_files_are_explained(tmp_path: Path) -> None:
         convert_spade_checkpoint(tmp_path / "not_spade.pth")
 
 
+class _PickledObject:
+    """A custom class: unpickling it would import (and could run) code from outside torch."""
+
+
 def test_pickled_code_is_refused(tmp_path: Path) -> None:
-    """Original checkpoints are loaded with weights_only=True: a pickle that would run code is rejected."""
-    torch.save({"fc.weight": torch.zeros(1), "bad": SPADEConfig()}, tmp_path / "evil.pth")
-    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
-        convert_spade_checkpoint(tmp_path / "evil.pth")
+    """Original checkpoints are loaded with weights_only=True: a pickle holding other objects is refused with our own
+    message (naming the file and the class), never torch's advice to retry with weights_only=False."""
+    for name, bad in (("config.pth", SPADEConfig()), ("custom.pth", _PickledObject())):
+        torch.save({"fc.weight": torch.zeros(1), "bad": bad}, tmp_path / name)
+        with pytest.raises(ValueError) as info:
+            convert_spade_checkpoint(tmp_path / name)
+        message = str(info.value)
+        assert str(tmp_path / name) in message and "cannot be loaded safely" in message and "refused" in message
+        assert type(bad).__name__ in message
+        assert "weights_only" not in message and "trust" not in message and "safe_globals" not in message

@@ -5,10 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...configuration_utils import LabelSynthConfig
+from ...configuration_utils import (
+    CONV_NORMS,
+    MAX_CHANNELS,
+    MAX_KERNEL_SIZE,
+    MAX_SCALES,
+    LabelSynthConfig,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+)
+from ...layers.normalization import PARAM_FREE_NORMS
+from ..spade.configuration_spade import min_normalized_width
 
 CORRELATION_CENTERINGS = ("channels", "positions")
 WARP_UPSAMPLINGS = ("nearest", "bilinear")
+WARP_STRIDES = (2, 4)  # the original's choices
+# The adaptors' stride-2 convs pad by 1, so only 3x3 and 4x4 halve the size exactly (3 in the original, 4 for
+# CelebA-HQ).
+ADAPTOR_KERNEL_SIZES = (3, 4)
+# PatchGAN stages: 2 at least (the attention sits after stage n_layers_d - 2), 2x the original's 4 at most.
+MIN_DISCRIMINATOR_LAYERS, MAX_DISCRIMINATOR_LAYERS = 2, 8
 
 # Dataset presets of the released checkpoints (the options of the README's test commands).
 COCOSNET_PRESETS: dict[str, dict[str, Any]] = {
@@ -101,17 +119,6 @@ class CoCosNetConfig(LabelSynthConfig):
         discriminator_norm: str = "spectralinstance",
         **kwargs: Any,
     ) -> None:
-        if use_instance_edges:
-            raise ValueError("CoCosNet takes no instance edges (use_instance_edges must be False)")
-        if warp_stride not in (2, 4):
-            raise ValueError(f"warp_stride must be 2 or 4 (as in the original), got {warp_stride}")
-        if correlation_centering not in CORRELATION_CENTERINGS:
-            raise ValueError(f"correlation_centering must be one of {CORRELATION_CENTERINGS}, "
-                             f"got {correlation_centering!r}")
-        if warp_upsampling not in WARP_UPSAMPLINGS:
-            raise ValueError(f"warp_upsampling must be one of {WARP_UPSAMPLINGS}, got {warp_upsampling!r}")
-        if match_kernel % 2 != 1:
-            raise ValueError(f"match_kernel must be odd, got {match_kernel}")
         self.ngf = ngf
         self.param_free_norm = param_free_norm
         self.spectral_norm = spectral_norm
@@ -135,6 +142,48 @@ class CoCosNetConfig(LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
+
+    def validate(self) -> None:
+        """`LabelSynthConfig.validate` plus CoCosNet's fields and the image-size multiple of the translation
+        network."""
+        super().validate()
+        if self.use_instance_edges:
+            raise ValueError("CoCosNet takes no instance edges (use_instance_edges must be False)")
+        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
+        narrowest = min_normalized_width(self.param_free_norm)
+        reason = f"the translation network's widest layers have 16 * ngf channels, at most {MAX_CHANNELS}"
+        if narrowest > 1:
+            reason += f"; its last block normalises ngf channels, at least {narrowest} with positional norm"
+        self.ngf = check_int("ngf", self.ngf, narrowest, MAX_CHANNELS // 16, reason=reason)
+        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
+        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
+        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
+        self.adaptor_norm = check_choice("adaptor_norm", self.adaptor_norm, CONV_NORMS)
+        self.adaptor_kernel_size = check_choice("adaptor_kernel_size", self.adaptor_kernel_size, ADAPTOR_KERNEL_SIZES)
+        self.warp_stride = check_choice("warp_stride", self.warp_stride, WARP_STRIDES)
+        self.match_kernel = check_int("match_kernel", self.match_kernel, 1, MAX_KERNEL_SIZE, odd=True)
+        self.correlation_centering = check_choice("correlation_centering", self.correlation_centering,
+                                                  CORRELATION_CENTERINGS)
+        self.correlation_temperature = check_float("correlation_temperature", self.correlation_temperature, 0.0,
+                                                   low_inclusive=False)
+        self.maskmix = check_bool("maskmix", self.maskmix)
+        self.noise_for_mask = check_bool("noise_for_mask", self.noise_for_mask)
+        self.mask_noise_std = check_float("mask_noise_std", self.mask_noise_std, 0.0)
+        self.warp_upsampling = check_choice("warp_upsampling", self.warp_upsampling, WARP_UPSAMPLINGS)
+        self.use_attention = check_bool("use_attention", self.use_attention)
+        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
+        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, MIN_DISCRIMINATOR_LAYERS, MAX_DISCRIMINATOR_LAYERS)
+        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
+        self.discriminator_norm = check_choice("discriminator_norm", self.discriminator_norm, CONV_NORMS)
+        if self.use_attention:  # self-attention splits its channels into eighths
+            if self.ngf % 2:
+                raise ValueError(f"ngf must be even with use_attention (the translation network's self-attention "
+                                 f"takes 4 * ngf channels, which must be divisible by 8), got {self.ngf}")
+            attention_nc = min(self.ndf * 2 ** (self.n_layers_d - 2), 512)  # the discriminators' attention width
+            if attention_nc % 8:
+                raise ValueError(f"ndf * 2**(n_layers_d - 2) = {attention_nc} must be divisible by 8 with "
+                                 f"use_attention (the discriminators' self-attention width), got ndf={self.ndf}, "
+                                 f"n_layers_d={self.n_layers_d}")
         if self.image_size[0] % 32 or self.image_size[1] % 32 or min(self.image_size) < 64:
             raise ValueError(f"image_size {tuple(self.image_size)} must be divisible by 32 and at least 64 (the "
                              "translation network starts from a grid 32x smaller, which reflection padding needs "

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from ...conversion_utils import load_checked, load_original_state_dict, run_converter_script, save_converted
+from ...conversion_utils import load_checked, run_converter_script, save_converted
+from ...state_dict_utils import load_torch_state_dict
 from ..spade.convert_spade_original_checkpoint import rename_spectral_keys
 from .configuration_cocosnet import COCOSNET_PRESETS, CoCosNetConfig, resolve_preset
 from .modeling_cocosnet import CoCosNetDiscriminator, CoCosNetModel
@@ -154,7 +155,7 @@ def convert_cocosnet_checkpoint(
                                 f"{epoch}_net_Corr.pth in it)")
     g_path = _find(folder, epoch, "G_ema" if use_ema else "G")
     corr_path = _find(folder, epoch, "netCorr_ema" if use_ema else "Corr")
-    g_state, corr_state = load_original_state_dict(g_path), load_original_state_dict(corr_path)
+    g_state, corr_state = load_torch_state_dict(g_path), load_torch_state_dict(corr_path)
     config = infer_config(g_state, corr_state, preset, **config_overrides)
     model = CoCosNetModel(config)
     _load_strict(model, {**convert_generator_state_dict(g_state), **convert_correspondence_state_dict(corr_state)},
@@ -165,7 +166,7 @@ def convert_cocosnet_checkpoint(
     if not discriminator:
         return model
     d_path = _find(folder, epoch, "D")
-    d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
+    d_state = convert_discriminator_state_dict(load_torch_state_dict(d_path))
     netd = CoCosNetDiscriminator(config)
     _load_strict(netd, d_state, str(d_path))
     return model, netd.eval()

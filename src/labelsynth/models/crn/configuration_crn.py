@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...configuration_utils import LabelSynthConfig
+from ...configuration_utils import (
+    MAX_CHANNELS,
+    MAX_DOWNSAMPLING,
+    MAX_LABEL_NC,
+    LabelSynthConfig,
+    check_float,
+    check_int,
+)
 from ...label_spaces import CITYSCAPES_LABELID_TO_TRAINID
 
 # The released models read 19 Cityscapes trainId channels plus a "void" channel (everything else). labelIds of the
@@ -18,6 +25,7 @@ CITYSCAPES_LABELID_TO_CRN_CHANNEL: tuple[int, ...] = tuple(
 _CITYSCAPES_LABELS = {"label_space": "cityscapes", "label_nc": 35, "contain_dontcare_label": False,
                       "label_to_channel": CITYSCAPES_LABELID_TO_CRN_CHANNEL}
 _WIDTHS_256 = (1024,) * 5 + (512,) * 2  # heights 4, 8, 16, 32, 64 | 128, 256
+MAX_OUTPUTS = 64  # images per label map: 7x the released diversity models' 9 (the head has 3 channels per image)
 
 # Presets of the released checkpoints (`demo_256p.py`, `demo_512p.py`, `demo_1024p.py`, `GTA_Diversity_256p.py`).
 CRN_PRESETS: dict[str, dict[str, Any]] = {
@@ -83,28 +91,42 @@ class CRNConfig(LabelSynthConfig):
         negative_slope: float = 0.2,
         **kwargs: Any,
     ) -> None:
-        if use_instance_edges:
-            raise ValueError("CRN takes no instance map: use_instance_edges must be False")
-        self.label_to_channel = None if label_to_channel is None else [int(c) for c in label_to_channel]
-        self.module_channels = [int(c) for c in module_channels]
-        self.num_outputs = int(num_outputs)
-        self.layer_norm_eps = float(layer_norm_eps)
-        self.negative_slope = float(negative_slope)
+        self.label_to_channel = label_to_channel
+        self.module_channels = module_channels
+        self.num_outputs = num_outputs
+        self.layer_norm_eps = layer_norm_eps
+        self.negative_slope = negative_slope
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
-                         ignore_index=ignore_index, use_instance_edges=False, image_size=image_size, **kwargs)
-        if not self.module_channels or min(self.module_channels) <= 0:
-            raise ValueError(f"module_channels must list positive widths, got {module_channels!r}")
-        if self.num_outputs < 1:
-            raise ValueError(f"num_outputs must be >= 1, got {num_outputs}")
+                         ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
+                         **kwargs)
+
+    def validate(self) -> None:
+        """`LabelSynthConfig.validate` plus CRN's fields and the image-size multiple of the module chain."""
+        super().validate()
+        if self.use_instance_edges:
+            raise ValueError("CRN takes no instance map: use_instance_edges must be False")
+        widths = self.module_channels
+        # Each module doubles the resolution, so 2**(modules - 1) must divide an image side of at most 2**13.
+        max_modules = MAX_DOWNSAMPLING + 1
+        if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or not 1 <= len(widths) <= max_modules:
+            raise ValueError(f"module_channels must list 1 to {max_modules} module widths (coarsest first), "
+                             f"got {widths!r}")
+        self.module_channels = [check_int(f"module_channels[{i}]", c, 1, MAX_CHANNELS) for i, c in enumerate(widths)]
+        self.num_outputs = check_int("num_outputs", self.num_outputs, 1, MAX_OUTPUTS)
+        self.layer_norm_eps = check_float("layer_norm_eps", self.layer_norm_eps, 0.0, 1.0, low_inclusive=False)
+        self.negative_slope = check_float("negative_slope", self.negative_slope, 0.0, 1.0)
         if self.label_to_channel is not None:
-            if len(self.label_to_channel) != self.num_label_channels:
+            mapping = self.label_to_channel
+            if isinstance(mapping, (str, bytes)) or not hasattr(mapping, "__len__"):
+                raise ValueError(f"label_to_channel must be a list of channel indices or None, got {mapping!r}")
+            if len(mapping) != self.num_label_channels:
                 raise ValueError(
-                    f"label_to_channel has {len(self.label_to_channel)} entries but the label space has "
+                    f"label_to_channel has {len(mapping)} entries but the label space has "
                     f"{self.num_label_channels} ids (label_nc={self.label_nc} + don't care "
                     f"{int(self.contain_dontcare_label)}); give one channel per id"
                 )
-            if min(self.label_to_channel) < 0:
-                raise ValueError("label_to_channel entries must be channel indices >= 0")
+            self.label_to_channel = [check_int(f"label_to_channel[{i}]", c, 0, MAX_LABEL_NC)
+                                     for i, c in enumerate(mapping)]
         factor = self.downsampling_factor
         if self.image_size[0] % factor or self.image_size[1] % factor:
             raise ValueError(

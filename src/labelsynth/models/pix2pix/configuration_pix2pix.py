@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...configuration_utils import LabelSynthConfig
+from ...configuration_utils import (
+    MAX_CHANNELS,
+    MAX_DOWNSAMPLING,
+    LabelSynthConfig,
+    check_bool,
+    check_choice,
+    check_int,
+)
 
 INPUT_ENCODINGS = ("color", "one_hot")
 NORMS = ("batch", "instance")
 TEST_MODES = ("original", "eval")
 # The original `--netG` names of the U-Nets: the number of stride-2 levels (the input must be divisible by 2**n).
 UNET_NUM_DOWNS = {"unet_256": 8, "unet_128": 7}
+MAX_DISCRIMINATOR_LAYERS = 8  # stride-2 PatchGAN layers: the original's 3 sees 70x70 patches, 8 sees ~2300x2300
 
 # Dataset presets. The released pix2pix label->photo models were trained on colour renderings of the label maps.
 PIX2PIX_PRESETS: dict[str, dict[str, Any]] = {
@@ -81,14 +89,6 @@ class Pix2PixConfig(LabelSynthConfig):
         n_layers_d: int = 3,
         **kwargs: Any,
     ) -> None:
-        for name, value, allowed in (("input_encoding", input_encoding, INPUT_ENCODINGS), ("norm", norm, NORMS),
-                                     ("test_mode", test_mode, TEST_MODES)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if num_downs < 5:
-            raise ValueError(f"num_downs must be >= 5 (the U-Net has 5 fixed levels: ngf .. 8*ngf), got {num_downs}")
-        if n_layers_d < 1:
-            raise ValueError(f"n_layers_d must be >= 1, got {n_layers_d}")
         self.input_encoding = input_encoding
         self.ngf = ngf
         self.num_downs = num_downs
@@ -100,11 +100,27 @@ class Pix2PixConfig(LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
+
+    def validate(self) -> None:
+        """`LabelSynthConfig.validate` plus pix2pix's fields and the image-size multiple of the U-Net."""
+        super().validate()
+        self.input_encoding = check_choice("input_encoding", self.input_encoding, INPUT_ENCODINGS)
+        self.norm = check_choice("norm", self.norm, NORMS)
+        self.test_mode = check_choice("test_mode", self.test_mode, TEST_MODES)
+        self.ngf = check_int("ngf", self.ngf, 1, MAX_CHANNELS // 8,
+                             reason=f"the U-Net's widest levels have 8 * ngf channels, at most {MAX_CHANNELS}")
+        self.num_downs = check_int("num_downs", self.num_downs, 5, MAX_DOWNSAMPLING,
+                                   reason=f"the U-Net has 5 fixed levels, ngf .. 8 * ngf; 2**{MAX_DOWNSAMPLING} is "
+                                   "the largest image side")
+        self.use_dropout = check_bool("use_dropout", self.use_dropout)
+        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS // 8,
+                             reason=f"the PatchGAN's widest layers have 8 * ndf channels, at most {MAX_CHANNELS}")
+        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, 1, MAX_DISCRIMINATOR_LAYERS)
         factor = self.size_divisor
         if self.image_size[0] % factor or self.image_size[1] % factor:
             raise ValueError(
                 f"image_size {tuple(self.image_size)} must be divisible by 2**num_downs = {factor} "
-                f"(num_downs={num_downs}); use num_downs=7 (unet_128) for 128-multiples"
+                f"(num_downs={self.num_downs}); use num_downs=7 (unet_128) for 128-multiples"
             )
 
     @property

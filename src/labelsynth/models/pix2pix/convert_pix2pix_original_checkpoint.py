@@ -34,10 +34,10 @@ from ...conversion_utils import (
     discriminator_checkpoint,
     generator_checkpoint,
     load_checked,
-    load_original_state_dict,
     run_converter_script,
     save_converted,
 )
+from ...state_dict_utils import load_torch_state_dict
 from .configuration_pix2pix import PIX2PIX_PRESETS, Pix2PixConfig, resolve_preset
 from .modeling_pix2pix import Pix2PixDiscriminator, Pix2PixModel
 
@@ -189,7 +189,7 @@ def convert_pix2pix_checkpoint(
         The `Pix2PixModel` in eval mode (and the `Pix2PixDiscriminator`).
     """
     generator_path, folder = generator_checkpoint(checkpoint)
-    generator_state = load_original_state_dict(generator_path)
+    generator_state = load_torch_state_dict(generator_path)
     config = infer_config(generator_state, preset, **config_overrides)
     model = Pix2PixModel(config)
     _load_strict(model, convert_generator_state_dict(generator_state), str(generator_path))
@@ -199,7 +199,7 @@ def convert_pix2pix_checkpoint(
     if not discriminator:
         return model
     d_path = discriminator_checkpoint(folder)
-    d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
+    d_state = convert_discriminator_state_dict(load_torch_state_dict(d_path))
     # D's width and depth are independent of G's (`--ndf`, `--n_layers_D`): read them from the weights.
     config.ndf = d_state["discriminator.stages.0.0.weight"].shape[0]
     config.n_layers_d = len({k.split(".")[2] for k in d_state}) - 2

@@ -7,6 +7,7 @@ input (a palette rendering or one-hot channels) and runs the U-Net in the chosen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -18,7 +19,7 @@ from ...demo.spec import Choice, DemoInput, DemoSpec
 from ...hub import ModelCardInfo
 from ...label_spaces import get_label_space
 from ...layers.discriminators import NLayerDiscriminator
-from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, one_hot_channels
+from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, check_tensor_set, one_hot_channels
 from .configuration_pix2pix import TEST_MODES, Pix2PixConfig
 
 DROPOUT_P = 0.5  # hard-coded in the original
@@ -38,15 +39,27 @@ def _normalize(norm: nn.Module | None, x: torch.Tensor, batch_statistics: bool) 
     return norm(x)
 
 
-def _dropout(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Dropout with p = 0.5 whose mask comes from `generator` (the global RNG when None).
+def sample_dropout_mask(shape: tuple[int, ...], generator: torch.Generator | None = None,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+    """A dropout keep-mask (`BoolTensor[shape]`, True = kept) for p = 0.5, drawn as torch's CPU dropout draws it.
 
-    Computed as torch's CPU dropout does it (Bernoulli(1 - p) mask, scaled by 1 / (1 - p)), so a generator seeded
-    like the original's global RNG reproduces its masks on the CPU.
+    torch's dropout draws a Bernoulli(1 - p) mask of the input's shape (`bernoulli_` on a float tensor), so a CPU
+    generator seeded like the original's global RNG reproduces its masks.
+
+    Args:
+        shape: the shape of the activation.
+        generator: the random source; None uses torch's global generator.
+        device: where to draw; default the generator's device (the CPU without a generator).
     """
-    device = generator.device if generator is not None else x.device
-    noise = torch.empty(x.shape, dtype=x.dtype, device=device).bernoulli_(1 - DROPOUT_P, generator=generator)
-    return x * noise.div_(1 - DROPOUT_P).to(x.device)
+    if device is None:
+        device = generator.device if generator is not None else "cpu"
+    return torch.empty(shape, device=device).bernoulli_(1 - DROPOUT_P, generator=generator).bool()
+
+
+def _dropout(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Dropout with p = 0.5 and the given keep-mask (`[B or 1, C, H, W]`, True/1 = kept): kept values are scaled
+    by 1 / (1 - p), as torch's dropout does."""
+    return x * keep.to(x.device, x.dtype).div(1 - DROPOUT_P)
 
 
 class UNetLevel(nn.Module):
@@ -73,10 +86,9 @@ class UNetLevel(nn.Module):
     def down(self, x: torch.Tensor, batch_statistics: bool) -> torch.Tensor:
         return _normalize(self.down_norm, self.down_conv(x), batch_statistics)
 
-    def up(self, x: torch.Tensor, batch_statistics: bool, dropout: bool, generator: torch.Generator | None
-           ) -> torch.Tensor:
+    def up(self, x: torch.Tensor, batch_statistics: bool, dropout_mask: torch.Tensor | None) -> torch.Tensor:
         x = _normalize(self.up_norm, self.up_conv(x), batch_statistics)
-        return _dropout(x, generator) if self.dropout and dropout else x
+        return _dropout(x, dropout_mask) if dropout_mask is not None else x
 
 
 class UNetGenerator(nn.Module):
@@ -91,7 +103,8 @@ class UNetGenerator(nn.Module):
     innermost (1x1 for a 256x256 input with n = 8) has no down norm; levels 4 .. n-2 (the 8*ngf levels next to
     the bottleneck) apply dropout after their up path when `use_dropout`.
 
-    Shapes: `forward(x [B, input_nc, H, W]) -> [B, output_nc, H, W]` in [-1, 1], H and W divisible by 2**num_downs.
+    Shapes: `forward(x [B, input_nc, H, W]) -> [B, output_nc, H, W]` in [-1, 1], H and W divisible by 2**num_downs;
+    the dropout masks of level k are `[B, ngf * min(2**(k-1), 8), H / 2**k, W / 2**k]` (`dropout_mask_shapes`).
     """
 
     def __init__(self, input_nc: int, output_nc: int = 3, num_downs: int = 8, ngf: int = 64, norm: str = "batch",
@@ -113,15 +126,21 @@ class UNetGenerator(nn.Module):
                 dropout=use_dropout and 4 <= k < num_downs - 1,
             ))
 
-    def forward(self, x: torch.Tensor, *, batch_statistics: bool = False, dropout: bool = False,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def dropout_mask_shapes(self, batch_size: int, size: tuple[int, int]) -> dict[str, tuple[int, int, int, int]]:
+        """`{"levels.k": (B, C, H / 2**k, W / 2**k)}` for the levels with dropout, innermost first (the order
+        `forward` applies them); empty without dropout."""
+        return {f"levels.{k}": (batch_size, level.up_conv.out_channels, size[0] >> k, size[1] >> k)
+                for k, level in reversed(list(enumerate(self.levels))) if level.dropout}
+
+    def forward(self, x: torch.Tensor, *, batch_statistics: bool = False,
+                dropout_masks: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Run the U-Net.
 
         Args:
             x: generator input `[B, input_nc, H, W]`.
             batch_statistics: eval-mode BatchNorm uses the batch's statistics (the original's test mode).
-            dropout: apply dropout (masks from `generator`); in training mode pass True.
-            generator: source of the dropout masks.
+            dropout_masks: keep-masks of the dropout levels (names and shapes as `dropout_mask_shapes`); None runs
+                without dropout. In training mode pass masks (dropout is part of training).
         """
         skips = []
         for k, level in enumerate(self.levels):
@@ -131,7 +150,8 @@ class UNetGenerator(nn.Module):
         for k in reversed(range(len(self.levels))):
             if k < len(self.levels) - 1:
                 x = torch.cat([skips.pop(), x], dim=1)
-            x = self.levels[k].up(F.relu(x), batch_statistics, dropout, generator)
+            mask = dropout_masks[f"levels.{k}"] if dropout_masks is not None and self.levels[k].dropout else None
+            x = self.levels[k].up(F.relu(x), batch_statistics, mask)
         return torch.tanh(x)
 
 
@@ -190,12 +210,14 @@ class Pix2PixModel(Pix2PixPreTrainedModel):
     """pix2pix image synthesis from a label map.
 
     Eval mode follows `config.test_mode` (or `forward(test_mode=...)`): "original" keeps dropout (masks from
-    `generator`) and batch-statistics BatchNorm, like the original `test.py`; "eval" is deterministic inference with
-    the running statistics.
+    `generator`, or passed as `dropout_masks`, see `sample_dropout_masks`) and batch-statistics BatchNorm, like the
+    original `test.py`; "eval" is deterministic inference with the running statistics.
     """
 
-    # Besides the label map, the pipeline/CLI pass instance maps (models with instance edges) and the test mode.
-    pipeline_inputs: ClassVar[dict[str, str]] = {"instance_map": "instance", "test_mode": "value"}
+    # Besides the label map, the pipeline/CLI pass instance maps (models with instance edges), the test mode and
+    # explicit dropout masks (a dict of tensors, passed unchanged; the model moves it to its device).
+    pipeline_inputs: ClassVar[dict[str, str]] = {"instance_map": "instance", "test_mode": "value",
+                                                 "dropout_masks": "value"}
 
     def __init__(self, config: Pix2PixConfig):
         super().__init__(config)
@@ -221,7 +243,8 @@ class Pix2PixModel(Pix2PixPreTrainedModel):
                          "(the seed changes the image); eval: deterministic, with the running statistics",
                          control=Choice([("original (dropout, batch statistics)", "original"),
                                          ("eval (deterministic)", "eval")], default=config.test_mode))
-        return DemoSpec(inputs={"test_mode": mode}, deterministic_when={"test_mode": ("eval",)})
+        # Dropout masks come from the seed (explicit masks from the Python API).
+        return DemoSpec(inputs={"test_mode": mode, "dropout_masks": None}, deterministic_when={"test_mode": ("eval",)})
 
     def label_input(self, label_map: torch.Tensor, instance_map: torch.Tensor | None = None) -> torch.Tensor:
         """The generator input built from label ids (also the discriminator's condition).
@@ -257,11 +280,68 @@ class Pix2PixModel(Pix2PixPreTrainedModel):
                 "resizes to it)"
             )
 
+    def dropout_mask_shapes(self, batch_size: int = 1, size: tuple[int, int] | None = None
+                            ) -> dict[str, tuple[int, int, int, int]]:
+        """Shapes of the dropout masks `forward(dropout_masks=...)` takes: `{"levels.k": (B, C, H / 2**k, W / 2**k)}`.
+
+        Args:
+            batch_size: number of label maps B.
+            size: (H, W) of the label maps (default `config.image_size`), divisible by 2**num_downs.
+
+        Returns:
+            One entry per U-Net level with dropout, innermost first (the order the masks are applied and drawn):
+            for `unet_256` at 256x256, "levels.6" (512 x 4 x 4), "levels.5" (512 x 8 x 8), "levels.4"
+            (512 x 16 x 16); empty when `use_dropout=False`.
+        """
+        size = tuple(self.config.image_size) if size is None else tuple(size)
+        self._check_size(size)
+        return self.generator.dropout_mask_shapes(batch_size, size)
+
+    def sample_dropout_masks(self, batch_size: int = 1, size: tuple[int, int] | None = None,
+                             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Draw the dropout masks of one forward pass, as `forward(generator=...)` draws them.
+
+        `model(label_map, dropout_masks=model.sample_dropout_masks(B, size, generator=g))` gives the same images,
+        bit for bit, as `model(label_map, generator=g')` with `g'` seeded like `g` (in the original test mode).
+
+        Args:
+            batch_size: number of label maps B (a batch-1 set is shared by every image of a larger batch).
+            size: (H, W) of the label maps (default `config.image_size`).
+            generator: the random source; None uses torch's global generator.
+
+        Returns:
+            `{"levels.k": BoolTensor[batch_size, C, H / 2**k, W / 2**k]}` keep-masks (True = kept), on the
+            generator's device (the model's without a generator), keyed and ordered as `dropout_mask_shapes`.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        device = generator.device if generator is not None else self.device
+        return {name: sample_dropout_mask(shape, generator, device)
+                for name, shape in self.dropout_mask_shapes(batch_size, size).items()}
+
+    def _check_dropout_masks(self, masks: Mapping[str, torch.Tensor], batch_size: int, size: tuple[int, int]
+                             ) -> dict[str, torch.Tensor]:
+        """Validate explicit dropout masks against the dropout levels of this model at this label-map size."""
+        expected = self.dropout_mask_shapes(batch_size, size)
+        if isinstance(masks, Mapping) and not expected:
+            raise ValueError("dropout_masks were given but this model has no dropout (use_dropout=False)")
+        masks = check_tensor_set(
+            masks, expected, argument="dropout_masks", element="mask",
+            dtype_ok=lambda mask: not mask.is_complex(), dtype_name="bool (or 0/1)", size=size,
+            hint="model.sample_dropout_masks(batch_size, size, generator) draws a complete set",
+        )
+        for name, mask in masks.items():
+            if mask.dtype != torch.bool and bool(((mask != 0) & (mask != 1)).any()):
+                raise ValueError(f"dropout_masks[{name!r}] must hold only 0 and 1 (1 keeps an activation, scaled "
+                                 f"by 1 / (1 - p) = 2, as dropout with p = 0.5 does); use a bool tensor")
+        return masks
+
     def forward(
         self,
         label_map: torch.Tensor,
         instance_map: torch.Tensor | None = None,
         test_mode: str | None = None,
+        dropout_masks: Mapping[str, torch.Tensor] | None = None,
         generator: torch.Generator | None = None,
         return_dict: bool = True,
     ) -> LabelToImageOutput | tuple:
@@ -273,6 +353,11 @@ class Pix2PixModel(Pix2PixPreTrainedModel):
             instance_map (`LongTensor[B, H, W]`, *optional*): instance ids; required when `use_instance_edges`.
             test_mode (`str`, *optional*): "original" or "eval" for this call in eval mode (default
                 `config.test_mode`); ignored in training mode, which always uses dropout and batch statistics.
+            dropout_masks (`dict[str, BoolTensor[B, C, h, w]]`, *optional*): the dropout keep-masks instead of
+                drawing them from `generator` (which is then unused); names and shapes as
+                `dropout_mask_shapes(B, (H, W))`, a batch-1 mask is shared by every image. `sample_dropout_masks`
+                draws them. Only where dropout runs (test mode "original", or training mode): a call in test mode
+                "eval", or a model without dropout, refuses them with a ValueError.
             generator (`torch.Generator`, *optional*): source of the dropout masks (global RNG when None).
 
         Returns:
@@ -282,9 +367,18 @@ class Pix2PixModel(Pix2PixPreTrainedModel):
         if mode not in TEST_MODES:
             raise ValueError(f"test_mode must be one of {TEST_MODES}, got {mode!r}")
         inputs = self.label_input(label_map, instance_map)
-        self._check_size(tuple(inputs.shape[-2:]))
+        batch_size, size = inputs.shape[0], tuple(inputs.shape[-2:])
+        self._check_size(size)
         stochastic = self.training or mode == "original"
-        images = self.generator(inputs, batch_statistics=stochastic, dropout=stochastic, generator=generator)
+        if dropout_masks is not None:
+            if not stochastic:
+                raise ValueError("dropout_masks were given but this call runs test_mode='eval', which has no "
+                                 "dropout; use test_mode='original' (dropout on, as the original test.py) or drop "
+                                 "dropout_masks")
+            dropout_masks = self._check_dropout_masks(dropout_masks, batch_size, size)
+        elif stochastic:  # all masks up front: the per-level draws in order (nothing else draws)
+            dropout_masks = self.sample_dropout_masks(batch_size, size, generator)
+        images = self.generator(inputs, batch_statistics=stochastic, dropout_masks=dropout_masks)
         if not return_dict:
             return (images,)
         return LabelToImageOutput(images=images)

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...configuration_utils import LabelSynthConfig
+from ...configuration_utils import (
+    MAX_CHANNELS,
+    MAX_SCALES,
+    LabelSynthConfig,
+    check_choice,
+    check_int,
+)
 
 GENERATOR_TYPES = ("global", "local")
 FEATURE_MODES = (None, "instance", "label")
 NORMS = ("instance", "batch")
+MAX_BLOCKS = 32  # residual blocks per network: 3.5x the original's 9 at the global generator's bottleneck
+MAX_LOCAL_ENHANCERS = 4  # each doubles the resolution: 4 take a 512p global generator to 8192p
+MAX_DISCRIMINATOR_LAYERS = 8  # stride-2 PatchGAN layers: 2.7x the original's 3
+MAX_FEATURES = 256  # encoded feature channels (3 in the original) and feature-bank clusters per class (10)
 
 # The Cityscapes recipes of the original scripts (scripts/train_512p.sh, train_1024p_24G.sh, *_feat.sh). Only the
 # 1024p generator was released (label2city_1024p).
@@ -96,10 +106,6 @@ class Pix2PixHDConfig(LabelSynthConfig):
         num_d: int = 2,
         **kwargs: Any,
     ) -> None:
-        for name, value, allowed in (("generator_type", generator_type, GENERATOR_TYPES),
-                                     ("feature_mode", feature_mode, FEATURE_MODES), ("norm", norm, NORMS)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         self.generator_type = generator_type
         self.ngf = ngf
         self.n_downsample_global = n_downsample_global
@@ -118,6 +124,40 @@ class Pix2PixHDConfig(LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
+
+    def validate(self) -> None:
+        """`LabelSynthConfig.validate` plus pix2pixHD's fields, the width at the generator's and the encoder's
+        bottleneck, and the image-size multiple of the generator (and encoder)."""
+        super().validate()
+        self.generator_type = check_choice("generator_type", self.generator_type, GENERATOR_TYPES)
+        self.feature_mode = check_choice("feature_mode", self.feature_mode, FEATURE_MODES)
+        self.norm = check_choice("norm", self.norm, NORMS)
+        self.n_local_enhancers = check_int("n_local_enhancers", self.n_local_enhancers, 0, MAX_LOCAL_ENHANCERS)
+        self.n_blocks_global = check_int("n_blocks_global", self.n_blocks_global, 0, MAX_BLOCKS)
+        self.n_blocks_local = check_int("n_blocks_local", self.n_blocks_local, 0, MAX_BLOCKS)
+        # The bottlenecks are the widest layers: the global generator's has ngf * 2**(n_downsample_global + local
+        # enhancers) channels, the encoder's nef * 2**n_downsample_e; both at most MAX_CHANNELS = 2**max_doublings.
+        max_doublings = MAX_CHANNELS.bit_length() - 1
+        self.n_downsample_global = check_int(
+            "n_downsample_global", self.n_downsample_global, 0, max_doublings - self.num_local_enhancers,
+            reason=f"the generator's bottleneck has ngf * 2**(n_downsample_global + local enhancers="
+            f"{self.num_local_enhancers}) channels, at most {MAX_CHANNELS}")
+        doublings = self.n_downsample_global + self.num_local_enhancers
+        self.ngf = check_int("ngf", self.ngf, 1, MAX_CHANNELS >> doublings,
+                             reason=f"the generator's bottleneck has ngf * 2**(n_downsample_global="
+                             f"{self.n_downsample_global} + local enhancers={self.num_local_enhancers}) channels, "
+                             f"at most {MAX_CHANNELS}")
+        self.feat_num = check_int("feat_num", self.feat_num, 1, MAX_FEATURES)
+        self.n_downsample_e = check_int("n_downsample_e", self.n_downsample_e, 0, max_doublings,
+                                        reason=f"the encoder's bottleneck has nef * 2**n_downsample_e channels, at "
+                                        f"most {MAX_CHANNELS}")
+        self.nef = check_int("nef", self.nef, 1, MAX_CHANNELS >> self.n_downsample_e,
+                             reason=f"the encoder's bottleneck has nef * 2**n_downsample_e={self.n_downsample_e} "
+                             f"channels, at most {MAX_CHANNELS}")
+        self.n_clusters = check_int("n_clusters", self.n_clusters, 1, MAX_FEATURES)
+        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
+        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, 1, MAX_DISCRIMINATOR_LAYERS)
+        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
         factor = self.size_divisor
         if self.image_size[0] % factor or self.image_size[1] % factor:
             raise ValueError(f"image_size {tuple(self.image_size)} must be divisible by {factor} "

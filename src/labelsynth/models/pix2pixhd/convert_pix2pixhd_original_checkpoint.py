@@ -41,10 +41,10 @@ from ...conversion_utils import (
     find_checkpoint_file,
     generator_checkpoint,
     load_checked,
-    load_original_state_dict,
     run_converter_script,
     save_converted,
 )
+from ...state_dict_utils import load_torch_state_dict
 from .configuration_pix2pixhd import PIX2PIXHD_PRESETS, Pix2PixHDConfig, resolve_preset
 from .modeling_pix2pixhd import Pix2PixHDDiscriminator, Pix2PixHDModel
 
@@ -277,9 +277,9 @@ def convert_pix2pixhd_checkpoint(
     """
     generator_path, folder = generator_checkpoint(checkpoint)
     folder = folder or generator_path.parent  # the encoder and feature bank sit next to a lone generator file
-    generator_state = load_original_state_dict(generator_path)
+    generator_state = load_torch_state_dict(generator_path)
     encoder_path = Path(encoder_path) if encoder_path else find_checkpoint_file(folder, "E")
-    encoder_state = load_original_state_dict(encoder_path) if encoder_path else None
+    encoder_state = load_torch_state_dict(encoder_path) if encoder_path else None
 
     bank = None
     if feature_bank_path is None and encoder_state is not None:
@@ -305,7 +305,7 @@ def convert_pix2pixhd_checkpoint(
     if not discriminator:
         return model
     d_path = discriminator_checkpoint(folder)
-    d_original = load_original_state_dict(d_path)
+    d_original = load_torch_state_dict(d_path)
     # D's width, depth and scales are independent of G's; read them (`--ndf`, `--n_layers_D`, `--num_D`).
     if any(_D_INTERMEDIATE_KEY.match(k) for k in d_original):
         config.num_d = len({int(_D_INTERMEDIATE_KEY.match(k)[1]) for k in d_original})

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...configuration_utils import LabelSynthConfig
-from ..spade.configuration_spade import UpsamplingGridMixin
+from ...configuration_utils import (
+    CONV_NORMS,
+    MAX_CHANNELS,
+    MAX_KERNEL_SIZE,
+    MAX_LATENT_DIM,
+    MAX_SCALES,
+    LabelSynthConfig,
+    check_bool,
+    check_choice,
+    check_int,
+    check_layer_size,
+)
+from ...layers.normalization import PARAM_FREE_NORMS
+from ..spade.configuration_spade import MAX_DISCRIMINATOR_LAYERS, UpsamplingGridMixin, min_normalized_width
 
 # The ResBlocks whose normalizations use region styles, in forward order; the last block (up_3) is SPADE-only.
 STYLE_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2")
@@ -77,13 +89,6 @@ class SEANConfig(UpsamplingGridMixin, LabelSynthConfig):
         discriminator_norm: str = "spectralinstance",
         **kwargs: Any,
     ) -> None:
-        if num_upsampling_layers not in ("normal", "more"):
-            raise ValueError(f"SEAN supports num_upsampling_layers 'normal' or 'more', got {num_upsampling_layers!r}")
-        if use_instance_edges:
-            raise ValueError(
-                "SEAN has one style code per semantic channel, so it cannot take an instance-edge channel; "
-                "set use_instance_edges=False (the original was trained with --no_instance)"
-            )
         self.ngf = ngf
         self.num_upsampling_layers = num_upsampling_layers
         self.param_free_norm = param_free_norm
@@ -99,7 +104,41 @@ class SEANConfig(UpsamplingGridMixin, LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
+
+    def validate(self) -> None:
+        """`LabelSynthConfig.validate` plus SEAN's fields, the image-size multiple of the latent grid and the size
+        of the per-class style maps."""
+        super().validate()
+        if self.num_upsampling_layers not in ("normal", "more"):
+            raise ValueError(
+                f"SEAN supports num_upsampling_layers 'normal' or 'more', got {self.num_upsampling_layers!r}")
+        if self.use_instance_edges:
+            raise ValueError(
+                "SEAN has one style code per semantic channel, so it cannot take an instance-edge channel; "
+                "set use_instance_edges=False (the original was trained with --no_instance)"
+            )
+        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
+        narrowest = min_normalized_width(self.param_free_norm)
+        reason = f"the widest layers have 16 * ngf channels, at most {MAX_CHANNELS}"
+        if narrowest > 1:
+            reason += f"; the last block normalises ngf channels, at least {narrowest} with positional norm"
+        self.ngf = check_int("ngf", self.ngf, narrowest, MAX_CHANNELS // 16, reason=reason)
+        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
+        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
+        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
+        self.style_dim = check_int("style_dim", self.style_dim, 1, MAX_LATENT_DIM)
+        self.style_encoder_ngf = check_int(
+            "style_encoder_ngf", self.style_encoder_ngf, 1, MAX_CHANNELS // 8,
+            reason=f"the style encoder's widest layer has 8 * style_encoder_ngf channels, at most {MAX_CHANNELS}")
+        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
+        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, 1, MAX_DISCRIMINATOR_LAYERS)
+        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
+        self.discriminator_norm = check_choice("discriminator_norm", self.discriminator_norm, CONV_NORMS)
         self._check_image_size()
+        # Every SEAN layer holds one style_dim x style_dim linear map per semantic channel.
+        check_layer_size("each SEAN layer's per-class style maps", self.num_style_classes * self.style_dim**2,
+                         f"{self.num_style_classes} semantic channels (label_nc + don't care) x style_dim="
+                         f"{self.style_dim} squared")
 
     @property
     def num_style_classes(self) -> int:

@@ -33,9 +33,9 @@ from ...conversion_utils import (
     run_converter_script,
     save_converted,
 )
+from ...state_dict_utils import load_torch_state_dict
 from ..spade.convert_spade_original_checkpoint import (
     convert_discriminator_state_dict,
-    load_original_state_dict,
     rename_spectral_keys,
 )
 from .configuration_sean import SEAN_PRESETS, SEANConfig, resolve_preset
@@ -129,7 +129,7 @@ def convert_sean_checkpoint(
         The `SEANModel` in eval mode (and the `SEANDiscriminator`).
     """
     generator_path, folder = generator_checkpoint(checkpoint)
-    generator_state = load_original_state_dict(generator_path)
+    generator_state = load_torch_state_dict(generator_path)
     config = infer_config(generator_state, preset, **config_overrides)
     model = SEANModel(config)
     _load_strict(model, convert_generator_state_dict(generator_state), str(generator_path))
@@ -139,7 +139,7 @@ def convert_sean_checkpoint(
     if not discriminator:
         return model
     d_path = discriminator_checkpoint(folder)
-    d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
+    d_state = convert_discriminator_state_dict(load_torch_state_dict(d_path))
     for name, value in multiscale_discriminator_options(d_state).items():
         setattr(config, name, value)
     netd = SEANDiscriminator(config)

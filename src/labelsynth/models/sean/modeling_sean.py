@@ -8,7 +8,7 @@ and a style (image or `SEANStyles`) into images, and the `SEANDiscriminator` use
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,8 +22,14 @@ from ...hub import ModelCardInfo
 from ...label_spaces import get_label_space
 from ...layers.blocks import SPADEResnetBlock
 from ...layers.discriminators import MultiscaleDiscriminator
-from ...layers.sean_normalization import NoiseSampler, SEANLayout, SEANNormalization
-from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, one_hot_channels
+from ...layers.sean_normalization import SEANLayout, SEANNormalization, sample_noise_map
+from ...modeling_utils import (
+    LabelSynthPreTrainedModel,
+    LabelToImageOutput,
+    check_finite,
+    check_tensor_set,
+    one_hot_channels,
+)
 from ..spade.configuration_spade import UPSAMPLING_LAYERS
 from .configuration_sean import STYLE_BLOCKS, SEANConfig
 from .styles import SEANStyles
@@ -89,7 +95,8 @@ class SEANGenerator(nn.Module):
     conv3x3 -> 3, tanh.
 
     Shapes: `forward(seg, styles [B, len(STYLE_BLOCKS), J, style_dim], latent_size, noise) -> [B, 3, H, W]` with
-    `seg` the one-hot map `[B, J, H, W]` (plain path) or a `SEANLayout` (fast path).
+    `seg` the one-hot map `[B, J, H, W]` (plain path) or a `SEANLayout` (fast path) and `noise` (optional) one map
+    `[B or 1, 1, h, w]` per normalization layer, named as in `noise_layers`.
     """
 
     def __init__(self, config: SEANConfig):
@@ -120,8 +127,26 @@ class SEANGenerator(nn.Module):
     def _up(x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, scale_factor=2, mode="nearest")
 
+    def noise_layers(self, latent_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
+        """The SEAN normalization layers, in the order they run, with the size (h, w) of their activations.
+
+        Names are module paths under the generator ("head_0.norm_0", ..., "up_0.norm_s", ...): per block the
+        shortcut's norm (blocks that change width) first, then norm_0 and norm_1, as `forward` runs them.
+        """
+        layers, factor = {}, 1
+        for name in ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3"):
+            # forward upsamples before G_middle_0, before G_middle_1 only with "more" layers, and before every up_*
+            if name != "head_0" and (name != "G_middle_1" or self.num_upsampling > 5):
+                factor *= 2
+            block = getattr(self, name)
+            for norm in ("norm_s", "norm_0", "norm_1") if block.learned_shortcut else ("norm_0", "norm_1"):
+                layers[f"{name}.{norm}"] = (latent_size[0] * factor, latent_size[1] * factor)
+        return layers
+
     def forward(self, seg: torch.Tensor | SEANLayout, styles: torch.Tensor, latent_size: tuple[int, int],
-                noise: NoiseSampler | None = None) -> torch.Tensor:
+                noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        if noise is not None:  # keyed by the layer modules, where each norm of a ResBlock finds its own map
+            noise = {self.get_submodule(name): value for name, value in noise.items()}
         if isinstance(seg, SEANLayout):
             x = self.fc(seg.dense(latent_size, dtype=self.fc.weight.dtype))
             # The fast path produces gamma/beta pixel-major; keeping activations channels-last matches them.
@@ -170,8 +195,8 @@ SEAN_CARD_INFO = ModelCardInfo(
     usage_arguments='style_image="face.jpg", seed=0',
     usage_note=(
         "`face.jpg` gives the style: one code per region is encoded from it (with its own label map as "
-        "`style_label_map=`, or the label map itself when omitted). The seed drives the noise injection; "
-        "`add_noise=False` turns it off."
+        "`style_label_map=`, or the label map itself when omitted). The seed drives the noise injection "
+        "(`noise=model.sample_noise(...)` passes the maps explicitly); `add_noise=False` turns it off."
     ),
 )
 
@@ -212,11 +237,16 @@ class SEANModel(SEANPreTrainedModel):
     The fast inference path (see `labelsynth.layers.sean_normalization`) is used automatically in eval mode when
     gradients are off (`torch.no_grad()` / `torch.inference_mode()`, as the pipeline does); set
     `model.fast_inference = False` to force the paper's plain computation.
+
+    Noise injection (on by default, as in the original) draws one map per normalization layer from `generator`;
+    `sample_noise` draws the same maps up front, to pass (or edit) as `forward(noise=...)`.
     """
 
+    # `noise` is a dict of tensors, which the pipeline passes unchanged ("value"); the model moves it to its device.
     pipeline_inputs: ClassVar[dict[str, str]] = {
         "style_image": "image", "style_label_map": "label", "styles": "value", "add_noise": "value",
         "region_style_image": "image", "region_style_label_map": "label", "region_style_classes": "value",
+        "noise": "value",
     }
 
     def __init__(self, config: SEANConfig):
@@ -240,6 +270,7 @@ class SEANModel(SEANPreTrainedModel):
                     info="Its segmentation in this label space; without it the label map itself is used (right "
                     "when the style image is the photo of that label map)"),
                 "styles": None,  # style-code objects come from the Python API
+                "noise": None,  # noise maps come from the seed (explicit maps from the Python API)
                 "add_noise": DemoInput("Noise injection", info="SEAN adds noise in every layer, also at test time",
                                        control=Choice([("on, as the original (the seed changes the image)", True),
                                                        ("off (deterministic)", False)])),
@@ -306,6 +337,55 @@ class SEANModel(SEANPreTrainedModel):
         codes = self.encoder(style_image.to(self.device, self.dtype), channels)
         return SEANStyles.from_region_codes(codes, STYLE_BLOCKS, self.class_names)
 
+    def noise_shapes(self, batch_size: int = 1, size: tuple[int, int] | None = None
+                     ) -> dict[str, tuple[int, int, int, int]]:
+        """Shapes of the noise maps `forward(noise=...)` takes: `{layer name: (batch_size, 1, h, w)}`.
+
+        Args:
+            batch_size: number of label maps B.
+            size: (H, W) of the label maps (default `config.image_size`); divisible by 32 (64 with "more" layers).
+
+        Returns:
+            One entry per SEAN normalization layer, in the order they run (the order `generator` draws them): for a
+            256x256 label map "head_0.norm_0", "head_0.norm_1" at 8x8, ..., "up_3.norm_s", "up_3.norm_0",
+            "up_3.norm_1" at 256x256 (18 layers).
+        """
+        latent_size = self._latent_size(tuple(self.config.image_size) if size is None else tuple(size))
+        return {name: (batch_size, 1, h, w) for name, (h, w) in self.generator.noise_layers(latent_size).items()}
+
+    def sample_noise(self, batch_size: int = 1, size: tuple[int, int] | None = None,
+                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Draw the noise maps of one forward pass, as `forward(generator=...)` draws them.
+
+        `model(label_map, ..., noise=model.sample_noise(B, size, generator=g))` gives the same images, bit for bit,
+        as `model(label_map, ..., generator=g')` with `g'` seeded like `g`. Each map is `N(0, 1)` noise drawn in the
+        original's layout, in layer order (a CPU generator seeded with s gives the original code's noise after
+        `torch.manual_seed(s)`).
+
+        Args:
+            batch_size: number of label maps B (a batch-1 set is shared by every image of a larger batch).
+            size: (H, W) of the label maps (default `config.image_size`).
+            generator: the random source; None uses torch's global generator.
+
+        Returns:
+            `{layer name: FloatTensor[batch_size, 1, h, w]}` (float32, on the generator's device, or the model's
+            without a generator), keyed and ordered as `noise_shapes`.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        device = generator.device if generator is not None else self.device
+        return {name: sample_noise_map(b, (h, w), generator, device)
+                for name, (b, _, h, w) in self.noise_shapes(batch_size, size).items()}
+
+    def _check_noise(self, noise: Mapping[str, torch.Tensor], batch_size: int, size: tuple[int, int]
+                     ) -> dict[str, torch.Tensor]:
+        """Validate explicit noise maps against the layers of this model at this label-map size."""
+        return check_tensor_set(
+            noise, self.noise_shapes(batch_size, size), argument="noise", element="map",
+            dtype_ok=torch.Tensor.is_floating_point, dtype_name="floating-point", size=size,
+            hint="model.sample_noise(batch_size, size, generator) draws a complete set",
+        )
+
     def _check_styles(self, styles: SEANStyles, batch_size: int) -> torch.Tensor:
         if not isinstance(styles, SEANStyles):
             raise TypeError(f"styles must be SEANStyles (from encode_styles or SEANStyles.load), got "
@@ -331,6 +411,7 @@ class SEANModel(SEANPreTrainedModel):
         region_style_image: torch.Tensor | None = None,
         region_style_label_map: torch.Tensor | None = None,
         region_style_classes: Sequence[int | str] | None = None,
+        noise: Mapping[str, torch.Tensor] | None = None,
         generator: torch.Generator | None = None,
         return_dict: bool = True,
     ) -> SEANOutput | tuple:
@@ -351,7 +432,11 @@ class SEANModel(SEANPreTrainedModel):
                 `label_map`.
             region_style_classes (list of class ids or names, *optional*): the regions styled by
                 `region_style_image`; required with it.
-            generator (`torch.Generator`, *optional*): source of the noise.
+            noise (`dict[str, FloatTensor[B, 1, h, w]]`, *optional*): the noise maps, one per normalization layer,
+                instead of drawing them from `generator` (which is then unused); names and shapes as
+                `noise_shapes(B, (H, W))`, a batch-1 map is shared by every image. `sample_noise` draws them.
+                Not allowed with `add_noise=False`.
+            generator (`torch.Generator`, *optional*): source of the noise (torch's global generator when None).
 
         Returns:
             `SEANOutput` with `images` `[B, 3, H, W]` in [-1, 1] and the `styles` used.
@@ -362,7 +447,15 @@ class SEANModel(SEANPreTrainedModel):
                 "the label map itself) or styles (SEANStyles from encode_styles)"
             )
         channels = self.prepare_label_channels(label_map)
-        latent_size = self._latent_size(tuple(channels.shape[-2:]))
+        size = tuple(channels.shape[-2:])
+        latent_size = self._latent_size(size)
+        if noise is not None:
+            if not add_noise:
+                raise ValueError("noise maps were given but add_noise=False switches noise injection off; pass "
+                                 "one or the other")
+            noise = self._check_noise(noise, channels.shape[0], size)
+            for key, value in noise.items():
+                check_finite(value, f"noise[{key!r}]")
         if styles is None:
             styles = self.encode_styles(style_image, label_map if style_label_map is None else style_label_map)
         codes = self._check_styles(styles, channels.shape[0])
@@ -381,7 +474,8 @@ class SEANModel(SEANPreTrainedModel):
             seg = SEANLayout(channels, self.config.num_label_channels, self.config.spade_kernel_size)
         else:
             seg = one_hot_channels(channels, self.config.num_label_channels, dtype=self.dtype)
-        noise = NoiseSampler(generator) if add_noise else None
+        if add_noise and noise is None:  # all maps up front: the per-layer draws in order (nothing else draws)
+            noise = self.sample_noise(channels.shape[0], size, generator)
         # In eval mode spectral norm is a fixed rescaling: compute each normalised weight once per forward.
         cache = parametrize.cached() if not self.training else contextlib.nullcontext()
         with cache:

@@ -4,9 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...configuration_utils import LabelSynthConfig
+from ...configuration_utils import (
+    CONV_NORMS,
+    MAX_CHANNELS,
+    MAX_KERNEL_SIZE,
+    MAX_LATENT_DIM,
+    MAX_SCALES,
+    LabelSynthConfig,
+    check_bool,
+    check_choice,
+    check_int,
+    check_layer_size,
+)
+from ...layers.normalization import PARAM_FREE_NORMS
 
 UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
+# Norms of the VAE style encoder's convs: an optional "spectral" prefix + InstanceNorm or none (the original `--norm_E`;
+# the encoder implements no other norm, so "batch" is refused rather than silently dropped).
+ENCODER_NORMS = ("spectralinstance", "spectral", "instance", "none")
+MAX_DISCRIMINATOR_LAYERS = 8  # PatchGAN stages: 2x the original's 4
+
+
+def min_normalized_width(param_free_norm: str) -> int:
+    """Fewest channels a SPADE-style layer with this parameter-free norm can normalise: 2 for "positional" (PONO's
+    unbiased variance over the channels of one pixel), else 1."""
+    return 2 if param_free_norm == "positional" else 1
 
 
 class UpsamplingGridMixin:
@@ -103,10 +125,6 @@ class SPADEConfig(UpsamplingGridMixin, LabelSynthConfig):
         discriminator_norm: str = "spectralinstance",
         **kwargs: Any,
     ) -> None:
-        if num_upsampling_layers not in UPSAMPLING_LAYERS:
-            raise ValueError(
-                f"num_upsampling_layers must be one of {sorted(UPSAMPLING_LAYERS)}, got {num_upsampling_layers!r}"
-            )
         self.ngf = ngf
         self.num_upsampling_layers = num_upsampling_layers
         self.param_free_norm = param_free_norm
@@ -123,7 +141,38 @@ class SPADEConfig(UpsamplingGridMixin, LabelSynthConfig):
         super().__init__(label_space=label_space, label_nc=label_nc, contain_dontcare_label=contain_dontcare_label,
                          ignore_index=ignore_index, use_instance_edges=use_instance_edges, image_size=image_size,
                          **kwargs)
+
+    def validate(self) -> None:
+        """`LabelSynthConfig.validate` plus SPADE's fields and the image-size multiple of the latent grid."""
+        super().validate()
+        self.num_upsampling_layers = check_choice("num_upsampling_layers", self.num_upsampling_layers,
+                                                  tuple(UPSAMPLING_LAYERS))
+        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
+        # The last block normalises ngf channels, ngf // 2 with "most" (which must not be empty); positional norm
+        # takes each pixel's variance over the channels, which needs two of them.
+        divisor = 2 if self.num_upsampling_layers == "most" else 1
+        narrowest = min_normalized_width(self.param_free_norm)
+        reason = f"the widest layers have 16 * ngf channels, at most {MAX_CHANNELS}"
+        if divisor * narrowest > 1:
+            reason += (f"; the last block normalises ngf{' // 2' if divisor == 2 else ''} channels, at least "
+                       f"{narrowest} with param_free_norm={self.param_free_norm!r}")
+        self.ngf = check_int("ngf", self.ngf, divisor * narrowest, MAX_CHANNELS // 16, reason=reason)
+        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
+        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
+        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
+        self.use_vae = check_bool("use_vae", self.use_vae)
+        self.z_dim = check_int("z_dim", self.z_dim, 1, MAX_LATENT_DIM)
+        self.encoder_norm = check_choice("encoder_norm", self.encoder_norm, ENCODER_NORMS)
+        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
+        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, 1, MAX_DISCRIMINATOR_LAYERS)
+        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
+        self.discriminator_norm = check_choice("discriminator_norm", self.discriminator_norm, CONV_NORMS)
         self._check_image_size()
+        if self.use_vae:
+            latent_h, latent_w = (s // self.upsampling_factor for s in self.image_size)
+            check_layer_size("the VAE's projection z -> latent grid", self.z_dim * 16 * self.ngf * latent_h * latent_w,
+                             f"z_dim={self.z_dim} x 16 * ngf={self.ngf} x latent grid {latent_h}x{latent_w} = "
+                             f"image_size / {self.upsampling_factor}")
 
     @classmethod
     def for_dataset(cls, name: str, **overrides: Any) -> SPADEConfig:

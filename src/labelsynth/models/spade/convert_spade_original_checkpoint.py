@@ -30,11 +30,11 @@ from ...conversion_utils import (
     find_checkpoint_file,
     generator_checkpoint,
     load_checked,
-    load_original_state_dict,
     multiscale_discriminator_options,
     run_converter_script,
     save_converted,
 )
+from ...state_dict_utils import load_torch_state_dict
 from .configuration_spade import SPADE_PRESETS, SPADEConfig, resolve_preset
 from .modeling_spade import SPADEDiscriminator, SPADEModel
 
@@ -148,7 +148,7 @@ def convert_spade_checkpoint(
         The `SPADEModel` in eval mode (and the `SPADEDiscriminator`).
     """
     generator_path, folder = generator_checkpoint(checkpoint)
-    generator_state = load_original_state_dict(generator_path)
+    generator_state = load_torch_state_dict(generator_path)
     config = infer_config(generator_state, preset, **config_overrides)
 
     encoder_state = None
@@ -159,7 +159,7 @@ def convert_spade_checkpoint(
                 f"{generator_path} is a VAE generator (its fc is a Linear layer), which needs the style encoder "
                 "latest_net_E.pth: put it in the same folder or pass encoder_path / --encoder"
             )
-        encoder_state = load_original_state_dict(encoder_path)
+        encoder_state = load_torch_state_dict(encoder_path)
 
     model = SPADEModel(config)
     _load_strict(model, convert_generator_state_dict(generator_state, encoder_state), str(generator_path))
@@ -169,7 +169,7 @@ def convert_spade_checkpoint(
     if not discriminator:
         return model
     d_path = discriminator_checkpoint(folder)
-    d_state = convert_discriminator_state_dict(load_original_state_dict(d_path))
+    d_state = convert_discriminator_state_dict(load_torch_state_dict(d_path))
     for name, value in multiscale_discriminator_options(d_state).items():
         setattr(config, name, value)
     netd = SPADEDiscriminator(config)

@@ -18,7 +18,7 @@ from ...hub import ModelCardInfo
 from ...layers.blocks import SPADEResnetBlock, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
 from ...layers.normalization import SemanticLayout
-from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, one_hot_channels
+from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, check_finite, one_hot_channels
 from .configuration_spade import UPSAMPLING_LAYERS, SPADEConfig
 
 
@@ -219,7 +219,7 @@ class SPADEModel(SPADEPreTrainedModel):
             noise = torch.randn(shape, generator=generator, device=device)
         if tuple(noise.shape) != shape:
             raise ValueError(f"noise ({name}) must have shape {shape}, got {tuple(noise.shape)}")
-        return noise.to(self.device, self.dtype)
+        return check_finite(noise, f"noise ({name})").to(self.device, self.dtype)
 
     def encode_style(self, style_image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior `(mu, logvar)`, each `[B, z_dim]`, of a style image `[B, 3, H, W]` in [-1, 1]."""

@@ -1,0 +1,7 @@
+"""``python -m labelsynth.cli``: the ``labelsynth`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
