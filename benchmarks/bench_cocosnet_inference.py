@@ -27,6 +27,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import CoCosNetConfig, CoCosNetModel
+from labelsynth.utils.precision import machine_summary
 
 SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples" / "CoCosNet_ade20k"
 PAIR = ("validation/ADE_val_00001232", "training/ADE_train_00004996")
@@ -85,6 +86,7 @@ def main() -> None:
                         help="only measure the peak memory of one correspondence pass on that path (peak RSS is per "
                              "process: measure each path in its own run)")
     args = parser.parse_args()
+    print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)

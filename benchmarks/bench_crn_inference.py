@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import CRNConfig, CRNModel
 from labelsynth.models.crn import CRN_PRESETS
+from labelsynth.utils.precision import machine_summary
 
 SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples" / "pix2pixHD_cityscapes" / "test_label"
 
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--width-divisor", type=int, default=1, help="divide every module width (quick runs)")
     args = parser.parse_args()
+    print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)

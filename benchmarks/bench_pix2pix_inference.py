@@ -26,6 +26,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import Pix2PixConfig, Pix2PixModel
+from labelsynth.utils.precision import machine_summary
 
 SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples" / "pix2pixHD_cityscapes"
 
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)

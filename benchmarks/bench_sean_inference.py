@@ -29,6 +29,7 @@ from PIL import Image
 from labelsynth import SEANConfig, SEANModel
 from labelsynth.label_spaces import merge_part_masks
 from labelsynth.metrics import psnr
+from labelsynth.utils.precision import machine_summary
 
 SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples" / "CoCosNet_celebahqedge"
 
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)

@@ -21,6 +21,8 @@ import time
 
 import torch
 
+from labelsynth.utils.precision import machine_summary
+
 
 def worker(args: argparse.Namespace) -> dict:
     from accelerate import Accelerator
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", help=argparse.SUPPRESS)  # set for the worker subprocesses
     args = parser.parse_args()
+    print(machine_summary())  # what the numbers below ran on
     if args.precision:
         print(json.dumps(worker(args)))
         return

@@ -58,6 +58,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import SPADEConfig, SPADEModel
 from labelsynth.examples import BUILTIN_MODEL, draw_street_scene
+from labelsynth.utils.precision import machine_summary
 from labelsynth.utils.threads import explicit_thread_choice, inference_threads
 
 SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples"
@@ -218,6 +219,7 @@ def main() -> None:
                         help="torch.backends.mkldnn.enabled = False: ATen's own kernels, as on CPUs where torch does "
                              "not route bfloat16 convolutions to oneDNN (no AVX-512, e.g. AMD EPYC before Zen 4)")
     args = parser.parse_args()
+    print(machine_summary())  # what the numbers below ran on
     torch.backends.mkldnn.enabled = not args.no_mkldnn
 
     cores = os.cpu_count() or 1

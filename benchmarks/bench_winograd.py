@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from labelsynth.layers.winograd import winograd_conv3x3, winograd_pays, winograd_weight
+from labelsynth.utils.precision import machine_summary
 
 # (C_in, C_out, size): CoCosNet's mask-mixing blocks (416) and adaptors (512, 128 -> 1024 gamma/beta), the translation
 # networks' blocks from 16x16 to 256x256 (SPADE, SEAN, CoCosNet), and thin high-resolution layers.
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    print(machine_summary())  # what the numbers below ran on
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.rounds} interleaved rounds")
     print(f"{'layer':>22} | {'direct ms':>9} | {'winograd ms':>11} | {'speed-up':>8} | {'routed':>6} | "

@@ -11,6 +11,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="labelsynth_hf_home_"))
+os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp(prefix="labelsynth_torch_home_"))  # VGG/Inception downloads
 
 import numpy as np
 import pytest

@@ -149,8 +149,9 @@ def test_generate_synthetic_index_and_colour_labels_agree(
 
 
 def test_generate_bfloat16(
-    models: dict[str, Path], label_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    models: dict[str, Path], label_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
+    monkeypatch.setenv("LABELSYNTH_ALLOW_SLOW_BF16", "1")  # run bf16 even where the CPU only emulates it
     f32, bf16 = tmp_path / "f32.png", tmp_path / "bf16.png"
     for dtype, out in (("float32", f32), ("bfloat16", bf16)):
         status, _, stderr = _generate(

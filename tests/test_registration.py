@@ -68,4 +68,4 @@ def test_registered_ids_in_from_pretrained_and_a_clear_error_for_unconverted_one
     """)
     assert "cityscapes cityscapes" in out
     error = out.split("ERROR ", 1)[1]
-    assert "spade-ade20k" in error and "NVlabs/SPADE" in error and "labelsynth convert spade" in error
+    assert "spade-ade20k" in error and "NVlabs/SPADE" in error and "labelsynth download spade-ade20k --url" in error

@@ -33,7 +33,13 @@ from labelsynth.training.cocosnet import (
     read_exemplar_list,
     retrieve_exemplars,
 )
-from labelsynth.training.scripts import add_data_arguments, run_card_info, training_rows, validation_batch
+from labelsynth.training.scripts import (
+    add_data_arguments,
+    perceptual_vgg,
+    run_card_info,
+    training_rows,
+    validation_batch,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,10 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     losses.add_argument("--lambda_l1", type=float, default=0.0,
                         help="L1 to the real image on self-reference samples (not in CoCosNet; helps tiny runs)")
     losses.add_argument("--vgg_weights", default=None,
-                        help="CoCosNet's vgg19_conv.pth (Caffe layout) or torchvision-layout VGG19 weights; without "
-                             "them the VGG terms are off")
-    losses.add_argument("--vgg_preprocessing", choices=["caffe", "imagenet"], default="caffe",
-                        help="caffe for vgg19_conv.pth, imagenet for torchvision weights")
+                        help="CoCosNet's vgg19_conv.pth (Caffe layout) or torchvision-layout VGG19 weights; default: "
+                             "torchvision's ImageNet file, downloaded once (the VGG terms are off, with a message, "
+                             "when it cannot be had)")
+    losses.add_argument("--vgg_preprocessing", choices=["caffe", "imagenet"], default=None,
+                        help="caffe for vgg19_conv.pth, imagenet for torchvision weights (default: caffe with "
+                             "--vgg_weights, imagenet for the downloaded torchvision file)")
 
     add_trainer_arguments(parser)
     parser.set_defaults(adam_epsilon=1e-3)
@@ -113,9 +121,10 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
-    vgg = load_cocosnet_vgg19(args.vgg_weights) if args.vgg_weights else None
+    vgg = perceptual_vgg(args.vgg_weights, args.lambda_vgg, loader=load_cocosnet_vgg19)
+    preprocessing = args.vgg_preprocessing or ("caffe" if args.vgg_weights else "imagenet")
     module = CoCosNetTrainingModule(
-        model, discriminator, processor, vgg=vgg, vgg_preprocessing=args.vgg_preprocessing, weight_gan=args.weight_gan,
+        model, discriminator, processor, vgg=vgg, vgg_preprocessing=preprocessing, weight_gan=args.weight_gan,
         lambda_feat=args.lambda_feat, novgg_featpair=args.novgg_featpair, lambda_vgg=args.lambda_vgg,
         fm_ratio=args.fm_ratio, weight_perceptual=args.weight_perceptual, ctx_w=args.ctx_w,
         weight_mask=args.weight_mask, lambda_l1=args.lambda_l1, warp_cycle_w=args.warp_cycle_w,

@@ -9,7 +9,8 @@ The paper's recipe is the default: the diversity loss with k = 9 outputs and the
 lr 1e-4 and TF's default betas (0.9, 0.999), batch size 1, no learning-rate decay (200 epochs of 2975 images).
 Higher resolutions are fine-tuned from the lower one (`--pretrained_model`, a new finer module is added by
 `--preset cityscapes-512p`: the coarser modules' weights are kept), with the plain loss (k = 1) and their weights.
-Without `--vgg_weights` only the image term of the loss is used (no VGG weights can be downloaded offline).
+Without `--vgg_weights`, torchvision's ImageNet VGG19 is downloaded once (offline without it, only the image
+term of the loss is used, and the script says so at start).
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor
 from labelsynth.data import PairedTransform
-from labelsynth.layers.vgg import load_vgg19
 from labelsynth.losses.diversity import CRN_LAYER_WEIGHTS
 from labelsynth.models.crn import CRNConfig, CRNModel
 from labelsynth.models.crn.configuration_crn import preset_name
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.crn import CRNTrainingModule
-from labelsynth.training.scripts import add_data_arguments, run_card_info, training_rows, validation_batch
+from labelsynth.training.scripts import (
+    add_data_arguments,
+    perceptual_vgg,
+    run_card_info,
+    training_rows,
+    validation_batch,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,10 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     losses.add_argument("--layer_weights", default=None, choices=sorted(CRN_LAYER_WEIGHTS),
                         help="lambdas of (image, relu1_2 .. relu5_2) (default: the preset's)")
     losses.add_argument("--vgg_weights", default=None,
-                        help="torchvision-layout VGG19 weights (path or Hub id), used with average pooling")
-    losses.add_argument("--vgg_input", default="matconvnet", choices=["matconvnet", "imagenet"],
+                        help="torchvision-layout VGG19 weights (path or Hub id), used with average pooling; default: "
+                             "torchvision's ImageNet file, downloaded once (only the image term is used, with a "
+                             "message, when it cannot be had)")
+    losses.add_argument("--vgg_input", default=None, choices=["matconvnet", "imagenet"],
                         help="matconvnet: 0..255 minus the mean (MatConvNet weights, the original); imagenet: "
-                             "torchvision's normalisation (vgg19-dcbb9e9d.pth)")
+                             "torchvision's normalisation (vgg19-dcbb9e9d.pth) (default: matconvnet with "
+                             "--vgg_weights, imagenet for the downloaded torchvision file)")
 
     add_trainer_arguments(parser)
     parser.set_defaults(generator_lr=1e-4, adam_beta1=0.9, adam_beta2=0.999)
@@ -81,9 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, processor = build_model(args)
     config = model.config
-    vgg = load_vgg19(args.vgg_weights, pool="avg") if args.vgg_weights else None
+    vgg = perceptual_vgg(args.vgg_weights, 1.0, pool="avg")
     layer_weights = args.layer_weights or preset_name(args.preset)  # the loss weights of the preset's script
-    module = CRNTrainingModule(model, processor, vgg=vgg, layer_weights=layer_weights, vgg_input=args.vgg_input)
+    vgg_input = args.vgg_input or ("matconvnet" if args.vgg_weights else "imagenet")
+    module = CRNTrainingModule(model, processor, vgg=vgg, layer_weights=layer_weights, vgg_input=vgg_input)
 
     rows = training_rows(args, config.label_space)
     transform_options = {"size": tuple(config.image_size), "mode": "fixed", "label_space": config.label_space,

@@ -25,7 +25,6 @@ from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor
 from labelsynth.data import PairedTransform
-from labelsynth.layers.vgg import load_vgg19
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
 from labelsynth.models.pix2pixhd.configuration_pix2pixhd import PIX2PIXHD_PRESETS
@@ -34,8 +33,10 @@ from labelsynth.training import GANTrainer, add_trainer_arguments, training_argu
 from labelsynth.training.modules import default_collate
 from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_global_model
 from labelsynth.training.scripts import (
+    VGG_WEIGHTS_HELP,
     add_data_arguments,
     check_instance_maps,
+    perceptual_vgg,
     run_card_info,
     training_rows,
     validation_batch,
@@ -98,9 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                                          "--lambda_feat)")
     losses.add_argument("--lambda_l1", type=float, default=0.0,
                         help="L1 loss to the real image (not in pix2pixHD; steadies small runs without VGG)")
-    losses.add_argument("--vgg_weights", default=None,
-                        help="torchvision-layout VGG19 weights (vgg19-dcbb9e9d.pth) as a path or Hub id; without them "
-                             "the VGG loss is off (ImageNet weights cannot be downloaded offline)")
+    losses.add_argument("--vgg_weights", default=None, help=VGG_WEIGHTS_HELP)
 
     add_trainer_arguments(parser)
     # pix2pixHD's optimizer: Adam lr 2e-4, betas (0.5, 0.999), for G (+ E) and D alike.
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
-    vgg = load_vgg19(args.vgg_weights) if args.vgg_weights and args.lambda_vgg > 0 else None
+    vgg = perceptual_vgg(args.vgg_weights, args.lambda_vgg)
     module = Pix2PixHDTrainingModule(model, discriminator, processor, vgg=vgg, gan_mode=args.gan_mode,
                                      lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_l1=args.lambda_l1,
                                      fix_global_steps=args.fix_global_steps)

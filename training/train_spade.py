@@ -20,7 +20,6 @@ from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
 from labelsynth.data import PairedTransform
-from labelsynth.layers.vgg import load_vgg19
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import (
     GANTrainer,
@@ -29,8 +28,10 @@ from labelsynth.training import (
     training_arguments_from,
 )
 from labelsynth.training.scripts import (
+    VGG_WEIGHTS_HELP,
     add_data_arguments,
     check_instance_maps,
+    perceptual_vgg,
     run_card_info,
     training_rows,
     validation_batch,
@@ -73,9 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     losses.add_argument("--lambda_kld", type=float, default=0.05, help="KL weight (VAE)")
     losses.add_argument("--lambda_l1", type=float, default=0.0,
                         help="L1 loss to the real image (pix2pix's term; 0 in the SPADE paper)")
-    losses.add_argument("--vgg_weights", default=None,
-                        help="torchvision-layout VGG19 weights (vgg19-dcbb9e9d.pth) as a path or Hub id; without them "
-                             "the VGG loss is off (ImageNet weights cannot be downloaded offline)")
+    losses.add_argument("--vgg_weights", default=None, help=VGG_WEIGHTS_HELP)
 
     evaluation = parser.add_argument_group("evaluation during training (at every --validation_steps)")
     evaluation.add_argument("--eval_metrics", default=None,
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
-    vgg = load_vgg19(args.vgg_weights) if args.vgg_weights and args.lambda_vgg > 0 else None
+    vgg = perceptual_vgg(args.vgg_weights, args.lambda_vgg)
     module = SPADETrainingModule(model, discriminator, processor, vgg=vgg, gan_mode=args.gan_mode,
                                  lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg, lambda_kld=args.lambda_kld,
                                  lambda_l1=args.lambda_l1)

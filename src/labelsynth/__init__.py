@@ -49,13 +49,22 @@ _EXPORTS = {
     "SEANDiscriminator": ".models.sean",
     "SEANModel": ".models.sean",
     "SEANStyles": ".models.sean",
+    "OASISConfig": ".models.oasis",
+    "OASISDiscriminator": ".models.oasis",
+    "OASISModel": ".models.oasis",
     "SPADEConfig": ".models.spade",
     "SPADEDiscriminator": ".models.spade",
     "SPADEModel": ".models.spade",
+    "MobileSPADEConfig": ".models.spade.configuration_mobile_spade",
+    "MobileSPADEModel": ".models.spade.modeling_mobile_spade",
     "LabelToImagePipeline": ".pipelines.label_to_image",
+    "ControlNetSegPipeline": ".diffusion",
+    "map_label_space": ".label_space_mappings",
     "LabelMapProcessor": ".processing",
     "pipeline": ".registration",
     "resolve_model": ".hub.resolve",
+    "segment": ".segmentation",
+    "SegmentationResult": ".segmentation",
 }
 
 __all__ = [
@@ -70,6 +79,11 @@ __all__ = [
     "LabelSynthPreTrainedModel",
     "LabelToImageOutput",
     "LabelToImagePipeline",
+    "MobileSPADEConfig",
+    "MobileSPADEModel",
+    "OASISConfig",
+    "OASISDiscriminator",
+    "OASISModel",
     "Pix2PixConfig",
     "Pix2PixDiscriminator",
     "Pix2PixHDConfig",
@@ -83,11 +97,13 @@ __all__ = [
     "SPADEConfig",
     "SPADEDiscriminator",
     "SPADEModel",
+    "SegmentationResult",
     "get_label_space",
     "list_label_spaces",
     "pipeline",
     "register_label_space",
     "resolve_model",
+    "segment",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -97,10 +113,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput
     from .models.cocosnet import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel
     from .models.crn import CRNConfig, CRNModel
+    from .models.oasis import OASISConfig, OASISDiscriminator, OASISModel
     from .models.pix2pix import Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
     from .models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
     from .models.sean import SEANConfig, SEANDiscriminator, SEANModel, SEANStyles
     from .models.spade import SPADEConfig, SPADEDiscriminator, SPADEModel
+    from .models.spade.configuration_mobile_spade import MobileSPADEConfig
+    from .models.spade.modeling_mobile_spade import MobileSPADEModel
     from .pipelines.label_to_image import LabelToImagePipeline
     from .processing import LabelMapProcessor
     from .registration import pipeline

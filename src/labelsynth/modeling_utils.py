@@ -82,6 +82,8 @@ def label_ids_to_channels(label_map: torch.Tensor, config: LabelSynthConfig) -> 
         # The original code rewrites the ignore value to the extra last channel (`label == 255 -> label_nc`).
         label_map = torch.where(label_map == config.ignore_index, torch.full_like(label_map, config.label_nc), label_map)
     num_channels = config.num_label_channels
+    if torch.compiler.is_exporting():
+        return label_map  # an exported graph cannot branch on values: its clients check ids themselves
     bad = (label_map < 0) | (label_map >= num_channels)
     if bool(bad.any()):
         values = torch.unique(label_map[bad])
@@ -211,6 +213,10 @@ class LabelSynthPreTrainedModel(ModelCardMixin, PreTrainedModel):
     #   "label":    another label map of the model's label space, same size -> LongTensor[1, H, W]
     #   "tensor":   array or tensor, batch dimension added when missing
     #   "value":    passed unchanged (ints, dicts, style-code objects)
+    #   "region":   class ids -> list[int], or a mask resized with the label map -> BoolTensor[1, H, W]
+    #   "seed":     an int -> a seeded torch.Generator (one int for a list of maps: item i gets seed + i)
+    # A model may also define `pipeline_forward_inputs(kwargs) -> kwargs` to turn the prepared inputs (and
+    # `generator`) into its forward arguments (OASIS: a region and a seed -> a noise map).
     pipeline_inputs: ClassVar[dict[str, str]] = {"instance_map": "instance", "style_image": "image", "noise": "tensor"}
 
     @classmethod
@@ -249,6 +255,42 @@ class LabelSynthPreTrainedModel(ModelCardMixin, PreTrainedModel):
                 "download or convert it again"
             )
         return (model, info) if want_info else model
+
+    def export_onnx(self, path: str | os.PathLike, *, dtype: str = "fp32", example_size: tuple[int, int] | None = None,
+                    dynamic_size: bool = True) -> Path:
+        """Export this generator to ONNX: label ids (and the inputs `labelsynth.export.onnx.onnx_inputs` lists) in,
+        images `[B, 3, H, W]` in [-1, 1] out, dynamic batch, label space / palette / config as metadata.
+
+        Args:
+            path: the ``.onnx`` file to write.
+            dtype: ``"fp32"`` or ``"fp16"``.
+            example_size: ``(H, W)`` to trace (default: `config.image_size`).
+            dynamic_size: also make height and width dynamic where the model accepts several sizes.
+
+        Returns:
+            The written path. See `labelsynth.export.onnx.export_onnx` (needs ``pip install 'labelsynth[export]'``).
+        """
+        from .export.onnx import export_onnx
+
+        return export_onnx(self, path, dtype=dtype, example_size=example_size, dynamic_size=dynamic_size)
+
+    def compile_for_inference(self, **compile_kwargs: Any) -> LabelSynthPreTrainedModel:
+        """Run the generator network through `torch.compile` (opt-in; returns the model).
+
+        Inductor compiles the plain (dense) computation, so this switches `fast_inference` off: the fast paths'
+        layouts are Python objects it cannot fuse (and on CPU its C++ code for them does not build). What pays
+        depends on the model and the machine (`docs/performance.md`): on the built-in 128x256 SPADE, compiled beat
+        both the plain and the fast path on the CPU; on large models the fast path's exact shortcuts do more than
+        fusion. Each new input size compiles again (``dynamic=False`` by default, the fastest code); the weights and
+        `state_dict` keys are unchanged. Works on any device `torch.compile` supports.
+
+        Args:
+            **compile_kwargs: passed to `torch.nn.Module.compile` (e.g. ``mode="max-autotune"`` on a GPU).
+        """
+        if hasattr(self, "fast_inference"):
+            self.fast_inference = False
+        self.generator.compile(**{"dynamic": False, **compile_kwargs})
+        return self
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         """Paper init instead of transformers' N(0, 0.02) default: Xavier-normal(gain) weights, zero biases."""
@@ -317,7 +359,7 @@ def nearest_resize(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def check_finite(tensor: torch.Tensor, name: str) -> torch.Tensor:
     """`tensor` unchanged if every value is finite; NaN/inf (which turn a whole image black) raise a ValueError."""
-    if tensor.is_floating_point() or tensor.is_complex():
+    if (tensor.is_floating_point() or tensor.is_complex()) and not torch.compiler.is_exporting():
         bad = ~torch.isfinite(tensor)
         if bad.any():
             raise ValueError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN/inf) of {tensor.numel()}; "

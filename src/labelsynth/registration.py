@@ -35,8 +35,10 @@ _FAMILIES = (
     ("labelsynth.models.pix2pixhd", "Pix2PixHDConfig", "Pix2PixHDModel"),
     ("labelsynth.models.crn", "CRNConfig", "CRNModel"),
     ("labelsynth.models.spade", "SPADEConfig", "SPADEModel"),
+    ("labelsynth.models.spade.modeling_mobile_spade", "MobileSPADEConfig", "MobileSPADEModel"),
     ("labelsynth.models.sean", "SEANConfig", "SEANModel"),
     ("labelsynth.models.cocosnet", "CoCosNetConfig", "CoCosNetModel"),
+    ("labelsynth.models.oasis", "OASISConfig", "OASISModel"),
 )
 # Modules after whose import registration is attempted (besides our own submodules).
 _WATCHED = ("transformers", "transformers.pipelines")
@@ -123,8 +125,10 @@ def pipeline(task: str | None = None, model: Any = None, *args: Any, **kwargs: A
     """``transformers.pipeline`` that also resolves labelsynth model ids (`labelsynth.hub.resolve.resolve_model`).
 
     ``pipeline("label-to-image")`` loads the built-in model; ``model=`` takes a folder, a registered id such as
-    ``"spade-cityscapes-tiny"`` or ``"spade-ade20k"``, or a Hub id. Every other task and argument goes to
-    transformers unchanged.
+    ``"spade-cityscapes-tiny"`` or ``"spade-ade20k"``, or a Hub id. A diffusers segmentation ControlNet (id or
+    folder) gives a `labelsynth.diffusion.ControlNetSegPipeline` (keyword arguments go to its ``from_pretrained``:
+    ``base_model``, ``palette``, ``dtype``, ``device``, ...). Every other task and argument goes to transformers
+    unchanged.
     """
     ensure_registered()
     if isinstance(model, (str, os.PathLike)) and task in (None, TASK):
@@ -132,6 +136,16 @@ def pipeline(task: str | None = None, model: Any = None, *args: Any, **kwargs: A
 
         if is_registered_id(model):
             task = TASK
+        elif not args:
+            # The one place where the backend is chosen: a diffusers ControlNet gets the diffusion pipeline, with
+            # the same call as the GAN pipeline (`labelsynth.diffusion.ControlNetSegPipeline`).
+            from .diffusion.detect import find_controlnet
+
+            source = find_controlnet(model)
+            if source is not None:
+                from .diffusion.pipeline_controlnet_seg import ControlNetSegPipeline
+
+                return ControlNetSegPipeline.from_pretrained(source, **kwargs)
     if task == TASK and (model is None or isinstance(model, (str, os.PathLike))) and not args:
         model, kwargs = _load_model(model, kwargs)
     return _original_pipeline(task, model, *args, **kwargs)
@@ -142,6 +156,7 @@ def _load_model(name: str | os.PathLike | None, kwargs: dict[str, Any]) -> tuple
     weights, an unconverted registered id) reach the caller as they are, not folded into the traceback text of
     transformers' "could not load the model with any class" message. Returns the model and the remaining pipeline
     arguments (the image processor is loaded from the same place)."""
+    import torch
     from transformers import AutoModel
 
     from .examples import BUILTIN_MODEL
@@ -157,7 +172,16 @@ def _load_model(name: str | os.PathLike | None, kwargs: dict[str, Any]) -> tuple
         load_kwargs["dtype"] = kwargs["dtype"]
     kwargs.pop("dtype", None)
     kwargs.setdefault("image_processor", location)
-    return AutoModel.from_pretrained(location, **load_kwargs), kwargs
+    model = AutoModel.from_pretrained(location, **load_kwargs)
+    device = kwargs.get("device")
+    if "dtype" not in load_kwargs and model.dtype == torch.bfloat16 and (device is None or str(device) == "cpu"):
+        from .utils.precision import has_native_bf16
+
+        # Stored in bf16 to be small (the built-in model), not asked for: run in float32 where bf16 is emulated,
+        # without the warning an explicit dtype=torch.bfloat16 gets.
+        if not has_native_bf16():
+            model = model.to(torch.float32)
+    return model, kwargs
 
 
 

@@ -11,6 +11,8 @@ from labelsynth import (
     CoCosNetModel,
     CRNConfig,
     CRNModel,
+    OASISConfig,
+    OASISModel,
     Pix2PixConfig,
     Pix2PixHDConfig,
     Pix2PixHDModel,
@@ -138,3 +140,23 @@ def sean_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model.train()
         model(labels, style_image=torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1, add_noise=False)
     return save_model_folder(tmp_path_factory.mktemp("tiny_sean"), model.eval())
+
+
+def _tiny_oasis(folder: Path, preset: str, size: tuple[int, int]) -> Path:
+    """OASIS in a preset's layout (label convention, 3D noise), narrow."""
+    config = OASISConfig.for_dataset(preset, image_size=size, ngf=4, z_dim=8, spade_hidden_nc=8, ndf=4)
+    model = OASISModel(config).eval()
+    randomize_weights(model)
+    return save_model_folder(folder, model)
+
+
+@pytest.fixture(scope="session")
+def oasis_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny OASIS for ADE20K, 64x64."""
+    return _tiny_oasis(tmp_path_factory.mktemp("tiny_oasis"), "ade20k", (64, 64))
+
+
+@pytest.fixture(scope="session")
+def oasis_city_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny OASIS for Cityscapes, 64x128."""
+    return _tiny_oasis(tmp_path_factory.mktemp("tiny_oasis_city"), "cityscapes", (64, 128))

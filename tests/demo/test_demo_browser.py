@@ -136,6 +136,16 @@ def _error_badges(page: Any) -> int:
     return page.locator("#editor, #result, #label_view, #status").get_by_text("Error", exact=True).count()
 
 
+def _lasting_error_badges(page: Any, seconds: float = 5.0) -> int:
+    """The error badges still there after `seconds`: Gradio may flash one over the canvas for a moment while the
+    failure handler runs (seen in about half the runs at 0.5 s, never at 3 s); one that stays would hide it."""
+    for _ in range(int(seconds * 10)):
+        if _error_badges(page) == 0:
+            return 0
+        page.wait_for_timeout(100)
+    return _error_badges(page)
+
+
 def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp_path: Path) -> None:
     demo = build_demo(max_input_pixels=600 * 600)
     Image.new("RGB", (700, 700), (9, 9, 9)).save(tmp_path / "big_style.png")
@@ -159,7 +169,7 @@ def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp
         message.first.wait_for(state="visible")
         page.wait_for_function("() => !document.querySelector('#result img') && !document.querySelector('#label_view img')")
         page.wait_for_timeout(500)  # let any late update land before counting
-        assert message.count() == 1 and _error_badges(page) == 0
+        assert message.count() == 1 and _lasting_error_badges(page) == 0
         assert page.inner_text("#status").strip() == ""
         page.get_by_label("Remove Image").click()
         page.click("#generate")
@@ -173,7 +183,7 @@ def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp
         message.first.wait_for(state="visible")
         page.wait_for_function("() => !document.querySelector('#result img')")
         page.wait_for_timeout(500)
-        assert message.count() == 1 and _error_badges(page) == 0
+        assert message.count() == 1 and _lasting_error_badges(page) == 0
         assert page.locator("#label_file").get_by_text(bad.name).count() == 0
         page.click("#generate")
         again, _ = _image(page, "#label_view img")

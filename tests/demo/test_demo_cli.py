@@ -29,7 +29,7 @@ def test_registered_ids_resolve() -> None:
     assert resolve_model_argument("labelsynth/spade-cityscapes-tiny") == str(BUILTIN_MODEL)
     assert resolve_model_argument(None) == str(BUILTIN_MODEL)
     # An official checkpoint that is neither converted nor cached: one error that says where the weights come from.
-    with pytest.raises(CLIError, match=r"--model spade-ade20k: .*NVlabs/SPADE.*labelsynth convert spade"):
+    with pytest.raises(CLIError, match=r"--model spade-ade20k: .*NVlabs/SPADE.*labelsynth download spade-ade20k --url"):
         resolve_model_argument("spade-ade20k")
 
 

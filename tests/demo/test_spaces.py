@@ -43,6 +43,12 @@ FAMILY_FACTS = {
                           paper_row="| ADE20K | FID | 26.4 | CoCosNet paper, Table 1 |"),
     "CRNModel": dict(license="mit", arxiv="1707.09405", repo="https://github.com/CQFIO/PhotographicImageSynthesis",
                      paper_row="| Cityscapes | FID | 104.7 | SPADE paper, Table 1 (CRN row) |"),
+    "OASISModel": dict(license="agpl-3.0", arxiv="2012.04781", repo="https://github.com/boschresearch/OASIS",
+                       paper_row="| ADE20K | FID | 28.3 | OASIS paper (ICLR 2021) |"),
+    "MobileSPADEModel": dict(license="cc-by-nc-sa-4.0", arxiv="2003.08936",
+                             repo="https://github.com/mit-han-lab/gan-compression",
+                             paper_row="| Cityscapes | mIoU | 60.29 | GAN Compression README (retrained compressed "
+                                       "GauGAN, 21.0M parameters) |"),
 }
 
 
@@ -112,7 +118,23 @@ LOCAL_MODELS = {
     "crn-cityscapes-1024p": ("crn_single_model", (64, 128)),
     "crn-gta-256p": ("crn_model", (64, 128)),
     "cocosnet-ade20k": ("cocosnet_model", (64, 64)),
+    "oasis-ade20k": ("oasis_model", (64, 64)),
+    "oasis-cityscapes": ("oasis_city_model", (64, 128)),
+    "gaugan-compressed-cityscapes": ("mobile_spade_model", (64, 128)),
 }
+
+
+@pytest.fixture(scope="module")
+def mobile_spade_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny compressed GauGAN (Cityscapes label space, instance edges), 64x128."""
+    from helpers import randomize_weights, save_model_folder
+
+    from labelsynth import MobileSPADEConfig, MobileSPADEModel
+
+    model = MobileSPADEModel(MobileSPADEConfig.for_dataset("cityscapes-compressed", channels=[2] * 8,
+                                                           image_size=(64, 128))).eval()
+    randomize_weights(model, 0)
+    return save_model_folder(tmp_path_factory.mktemp("tiny_mobile_spade"), model)
 
 
 @pytest.mark.parametrize("checkpoint_id", [e.id for e in CHECKPOINTS])

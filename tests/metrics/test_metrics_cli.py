@@ -101,7 +101,7 @@ def test_run_user_errors(model_dir, tmp_path):
         run(_parser().parse_args(base + ["--model", str(model_dir), "--metrics", "miou"]), rows=_rows(1))
     with pytest.raises(CLIError, match="has no config.json, so it is not a saved model"):
         run(_parser().parse_args(base + ["--model", str(tmp_path), "--metrics", "psnr"]), rows=_rows(1))
-    with pytest.raises(CLIError, match="--model spade-ade20k: .*labelsynth convert spade"):
+    with pytest.raises(CLIError, match=r"--model spade-ade20k: .*checkpoints.tar.gz.*drive.google.com.*labelsynth download spade-ade20k --url"):
         run(_parser().parse_args(base + ["--model", "spade-ade20k", "--metrics", "psnr"]), rows=_rows(1))
     with pytest.raises(CLIError, match="is a folder"):
         run(_parser().parse_args(base + ["--model", str(model_dir), "--metrics", "psnr", "--output", str(tmp_path)]),

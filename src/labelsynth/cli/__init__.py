@@ -9,6 +9,8 @@ labelsynth convert spade checkpoints/ade20k_pretrained converted/spade-ade20k --
 labelsynth ingest ade20k /data/ADEChallengeData2016 --output data/ade20k
 labelsynth evaluate --model converted/spade-ade20k --dataset data/ade20k --split validation --metrics fid,miou,psnr
 labelsynth models
+labelsynth download spade-ade20k                 # official release -> converted, cached
+labelsynth segment photo.jpg --segmenter nvidia/segformer-b0-finetuned-ade-512-512 --label-space ade20k -o label.png
 labelsynth --version
 ```
 
@@ -37,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..data.ingestion import add_cli_parser as add_ingest_parser
     from ..metrics.cli import add_cli_parser as add_evaluate_parser
-    from . import cluster_features, convert, demo, generate, models
+    from . import cluster_features, convert, demo, download, generate, models
+    from . import export as export_command
+    from . import segment as segment_command
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Semantic image synthesis (label map -> image) with labelsynth models."
@@ -51,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_features.add_parser(commands)
     demo.add_parser(commands)
     models.add_parser(commands)
+    download.add_parser(commands)
+    export_command.add_parser(commands)
+    segment_command.add_parser(commands)
     return parser
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 __all__ = ["DEVICES", "DTYPES", "EXIT_USAGE", "PROG", "CLIError", "check_input_file", "check_output_path",
-           "non_negative_float", "positive_int", "resolve_device", "resolve_model_argument", "seed"]
+           "non_negative_float", "positive_int", "resolve_device", "resolve_dtype", "resolve_model_argument", "seed"]
 
 PROG = "labelsynth"
 EXIT_USAGE = 2  # argparse's status for usage errors; used for every user error
@@ -87,6 +88,24 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The ``--dtype`` to load with on `device`: ``bfloat16`` on a CPU that only emulates it (no AVX512-BF16/AMX)
+    becomes ``float32`` with a warning on stderr, unless ``LABELSYNTH_ALLOW_SLOW_BF16=1`` keeps it (then the warning
+    says how much slower it runs); see `labelsynth.utils.precision.cpu_dtype`."""
+    import warnings
+
+    import torch
+
+    from ..utils.precision import cpu_dtype
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chosen = cpu_dtype(getattr(torch, dtype), device, what=f"--dtype {dtype}")
+    for warning in caught:
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+    return str(chosen).removeprefix("torch.")
+
+
 def _looks_like_path(model: str) -> bool:
     """Whether `model` is meant as a local path rather than a Hub id (``org/name`` or ``name``)."""
     return (
@@ -111,11 +130,11 @@ def resolve_model_argument(model: str | None, flag: str = "--model") -> str:
         return str(BUILTIN_MODEL)
     path = Path(model).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not (path / "model_index.json").is_file():
             raise CLIError(
-                f"{flag} {model}: the folder has no config.json, so it is not a saved model; give the folder "
-                "written by save_pretrained / `labelsynth convert` (config.json, model.safetensors, "
-                "preprocessor_config.json)"
+                f"{flag} {model}: the folder has no config.json, so it is not a saved model (nor a diffusers pipeline: "
+                "no model_index.json); give the folder written by save_pretrained / `labelsynth convert` "
+                "(config.json, model.safetensors, preprocessor_config.json)"
             )
         return str(path)
     if path.exists():

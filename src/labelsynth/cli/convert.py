@@ -27,6 +27,8 @@ CONVERTERS: dict[str, str] = {
     "pix2pix": "labelsynth.models.pix2pix.convert_pix2pix_original_checkpoint",
     "crn": "labelsynth.models.crn.convert_crn_original_checkpoint",
     "pix2pixhd": "labelsynth.models.pix2pixhd.convert_pix2pixhd_original_checkpoint",
+    "oasis": "labelsynth.models.oasis.convert_oasis_original_checkpoint",
+    "mobilespade": "labelsynth.models.spade.convert_mobile_spade_original_checkpoint",
 }
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the labelsynth package
 

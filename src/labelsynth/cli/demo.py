@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import DEVICES, DTYPES, CLIError, positive_int, resolve_device, resolve_model_argument
+from ._common import DEVICES, DTYPES, CLIError, positive_int, resolve_device, resolve_dtype, resolve_model_argument
 
 __all__ = ["add_parser", "run_demo"]
 
@@ -31,6 +31,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link (needs network)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    parser.add_argument("--base-model", metavar="ID_OR_PATH",
+                        help="Stable Diffusion base of a segmentation ControlNet (default: from the ControlNet)")
+    parser.add_argument("--segmenter", metavar="ID_OR_PATH",
+                        help="adds 'Start from a photo': this transformers segmenter (Hub id or folder) puts an "
+                             "uploaded photo's map on the canvas; generating takes the photo's style (SPADE-VAE, "
+                             "SEAN, CoCosNet) or starts from the photo (segmentation ControlNets: img2img)")
     parser.add_argument("--max-variations", type=positive_int, default=4, metavar="N",
                         help="largest 'variations' choice for models with a latent (default: 4)")
     parser.set_defaults(handler=run_demo)
@@ -47,11 +53,16 @@ def run_demo(args: argparse.Namespace, *, block: bool = True) -> Any:
 
     model = resolve_model_argument(args.model)
     device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
     try:
-        demo = build_demo(model, device=device, dtype=args.dtype, max_variations=args.max_variations)
+        demo = build_demo(model, device=device, dtype=dtype, max_variations=args.max_variations,
+                          base_model=args.base_model,
+                          **({"segmenter": args.segmenter} if getattr(args, "segmenter", None) else {}))
     except OSError as err:
         raise CLIError(f"--model {args.model}: cannot load it: {err}") from None
     except ValueError as err:
+        if getattr(args, "segmenter", None) and ("segmenter" in str(err).lower() or "style source" in str(err)):
+            raise CLIError(f"--segmenter {args.segmenter}: {err}") from None
         raise CLIError(f"--model {args.model}: {err}") from None
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=not block)
     return demo

@@ -1,6 +1,6 @@
 """Gradio demos of labelsynth models: `build_demo(model)` (the app every Space runs) and `labelsynth demo`.
 
-`labelsynth.demo.spec` (how model classes declare their demo inputs) and `labelsynth.demo.painting` (palette
+`labelsynth.inputs` (how model classes declare their demo inputs) and `labelsynth.demo.painting` (palette
 brushes, canvas decoding) do not import Gradio, so model classes can import the declarations cheaply; `build_demo`
 and `load_pipeline` import Gradio on first use.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .spec import Choice, ClassSubset, DemoInput, DemoSpec, Number, PerClassChoice
+from ..inputs import Choice, ClassSubset, DemoInput, DemoSpec, Number, PerClassChoice
 
 __all__ = ["Choice", "ClassSubset", "DemoInput", "DemoSpec", "Number", "PerClassChoice", "build_demo",
            "build_space_demo", "load_pipeline"]

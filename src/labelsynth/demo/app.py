@@ -6,10 +6,13 @@ class drop-down sets the brush colour by name). "Generate" decodes the canvas (`
 keeping the exact ids of the map it started from wherever its colour is unchanged) and runs the model through the
 "label-to-image" pipeline; "Generate from file" uses the uploaded files as they are. The model's extra inputs
 (instance map, style image, exemplar, cluster, ...) become widgets from its ``pipeline_inputs`` and optional
-``demo_spec`` (`labelsynth.demo.spec`); nothing here depends on a particular model class.
+``demo_spec`` (`labelsynth.inputs`); nothing here depends on a particular model class.
 
 API (``gradio_client``): ``/generate`` (canvas dict, extra inputs..., seed, variations) and ``/generate_from_file``
-(label file, extra inputs..., seed, variations), both returning ``(gallery, coloured label map, status)``.
+(label file, extra inputs..., seed, variations), both returning ``(gallery, coloured label map, status)``. With a
+segmenter (``build_demo(..., segmenter=...)``): ``/generate_from_photo`` (canvas dict or None, photo file, seed,
+variations) -> ``(gallery, coloured label map, status, photo, photo's map, result)``: the canvas (or, when None, the
+photo's segmentation) generated with the photo as style source.
 
 Errors: a request that fails raises its message once (Gradio's error toast in the page, an exception in
 ``gradio_client``), and the page then empties the result, the label view and the status, which no longer match the
@@ -34,6 +37,16 @@ import torch
 from gradio.data_classes import FileData
 from transformers import Pipeline
 
+from ..inputs import (
+    CONTROL_KINDS,
+    Choice,
+    ClassSubset,
+    DemoSpec,
+    Number,
+    PerClassChoice,
+    ResolvedInput,
+    resolve_demo_inputs,
+)
 from ..processing import LabelMapProcessor
 from .examples import DemoExample, default_examples
 from .painting import (
@@ -44,7 +57,6 @@ from .painting import (
     painted_instance_map,
     size_limit_text,
 )
-from .spec import Choice, ClassSubset, DemoSpec, Number, PerClassChoice, ResolvedInput, resolve_demo_inputs
 
 __all__ = ["DEFAULT_CACHE_SECONDS", "DEFAULT_MAX_INPUT_PIXELS", "build_demo", "load_pipeline"]
 
@@ -86,6 +98,15 @@ def load_pipeline(
             processor = LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width})
         return pipeline("label-to-image", model=model, image_processor=processor, device=device)
     return pipeline("label-to-image", model=os.fspath(model), device=device, dtype=dtype or torch.float32)
+
+
+def _is_controlnet(model: Any) -> bool:
+    """A diffusers segmentation ControlNet (id, folder or loaded `ControlNetSegPipeline`), not a labelsynth GAN."""
+    if isinstance(model, (str, os.PathLike)):
+        from ..diffusion.detect import find_controlnet
+
+        return find_controlnet(model) is not None
+    return type(model).__name__ == "ControlNetSegPipeline"
 
 
 _DAMAGED = "could not decode the {what}: the file is damaged or truncated; upload a complete PNG"
@@ -225,7 +246,7 @@ class _Demo:
             elif spec.kind == "image" and value:
                 image = _open_checked(value, widget.label.lower(), self.max_input_pixels)
                 kwargs[spec.name] = PIL.ImageOps.exif_transpose(image).convert("RGB")
-            elif spec.kind == "value" and value not in (None, [], ""):
+            elif spec.kind in CONTROL_KINDS and value not in (None, [], ""):
                 kwargs[spec.name] = _control_value(widget.control, value, self.space)
             elif spec.kind == "instance":
                 kwargs[spec.name] = instance_fallback
@@ -234,6 +255,11 @@ class _Demo:
                              "instance map: the example's instances, one per class for painted regions")
             elif widget.required:
                 raise gr.Error(f"this model needs the input '{widget.label}'; add it and generate again")
+        regions = [kwargs[s.name] for s in self.inputs if s.kind == "region" and kwargs.get(s.name) is not None]
+        if regions:
+            notes.append("re-rolled: " + ", ".join(f"{c} {_class_name(self.space, c)}" for r in regions for c in r))
+        elif any(s.kind == "region" for s in self.inputs):  # a region's seed without a region: nothing to seed
+            kwargs = {k: v for k, v in kwargs.items() if not any(s.name == k and s.kind == "seed" for s in self.inputs)}
         return kwargs, notes
 
     def seeded(self, kwargs: dict[str, Any]) -> bool:
@@ -302,6 +328,59 @@ class _Demo:
         except gr.Error:
             return None
         return gr.skip()
+
+
+class _PhotoFlow:
+    """"Start from a photo": segment an uploaded photo onto the canvas; generate the canvas in the photo's style."""
+
+    def __init__(self, demo: _Demo, segmenter: Any):
+        from ..segmentation import load_segmenter, photo_style_inputs
+
+        self.demo = demo
+        self.segmenter = load_segmenter(segmenter, device=demo.pipe.device)
+        self.segmenter.mapping(demo.space)  # a segmenter whose classes cannot be mapped fails at start-up
+        photo_style_inputs(demo.pipe, None, None)  # so does a model without a style source (ValueError)
+        self.instance_name = next((i.name for i in demo.inputs if i.kind == "instance"), None)
+
+    def segment(self, photo_path: str) -> tuple[PIL.Image.Image, np.ndarray, np.ndarray]:
+        """Photo file -> (RGB photo, ids and instance ids at the model's size)."""
+        from ..segmentation import segment
+
+        photo = PIL.ImageOps.exif_transpose(_open_checked(photo_path, "photo", self.demo.max_input_pixels))
+        photo = photo.convert("RGB")
+        try:
+            result = segment(photo, self.segmenter, self.demo.space)
+            out = self.demo.processor(result.label_map, instance_maps=result.instance_map, return_tensors="np")
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        ids = out["label_map"][0]
+        return photo, ids, (out["instance_map"][0] if result.instance_map is not None else ids)
+
+    def load(self, photo_path: str | None):
+        """Put the photo's map on the canvas (it becomes the canvas reference) and show the photo."""
+        if not photo_path:
+            return gr.skip(), gr.skip(), gr.skip()
+        photo, ids, instance = self.segment(photo_path)
+        return self.demo.canvas_value(ids), {"label": ids, "instance": instance}, photo
+
+    def generate(self, editor: dict[str, Any] | None, photo_path: str | None, seed: float | None,
+                 variations: float | None):
+        from ..segmentation import photo_style_inputs
+
+        if not photo_path:
+            raise gr.Error("no photo uploaded: upload a photo under 'Start from a photo' first")
+        photo, photo_ids, photo_instance = self.segment(photo_path)
+        has_canvas = bool(editor) and any(editor.get(k) is not None for k in ("composite", "background"))
+        ids = self.demo.decode_canvas(editor, photo_ids) if has_canvas else photo_ids
+        try:
+            kwargs = photo_style_inputs(self.demo.pipe, photo, photo_ids, ids)
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        if self.instance_name is not None:
+            kwargs[self.instance_name] = painted_instance_map(ids, photo_ids, photo_instance)
+        notes = ["style: the photo" + ("" if has_canvas else "; label map: the photo's segmentation")]
+        gallery, colored, status = self.demo.generate(ids, kwargs, seed, variations, notes)
+        return gallery, colored, status, photo, colored, gallery[0][0]
 
 
 def _named(fn: Any, names: Sequence[str]) -> Any:
@@ -387,12 +466,15 @@ def build_demo(
     max_variations: int = 4,
     max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
     cache_seconds: int = DEFAULT_CACHE_SECONDS,
+    base_model: str | None = None,
+    segmenter: Any = None,
 ) -> gr.Blocks:
     """Build the Gradio demo of a labelsynth model.
 
     Args:
         model: Model folder, registered id, Hub id, loaded model, or "label-to-image" pipeline; None = the built-in
-            model.
+            model. A segmentation ControlNet (id, folder or `ControlNetSegPipeline`) gets the diffusion page
+            (`labelsynth.demo.diffusion_app`: prompt, steps, guidance, seed, variations).
         processor: Processor for a loaded model (default: one for its label space and image size).
         examples: Example label maps (default: `default_examples` for the model's label space).
         title: Page title (default: the model's name).
@@ -406,14 +488,33 @@ def build_demo(
             model's size, and decoding a canvas of arbitrary colours costs more than a label map.
         cache_seconds: Uploads and results in Gradio's cache are deleted after about this many seconds (checked
             every `cache_seconds`), and all of them when the server stops.
+        base_model: Stable Diffusion base of a bare segmentation ControlNet (default: the one it names); GANs
+            refuse it.
+        segmenter: Adds "Start from a photo": a transformers segmenter (Hub id, folder, model) or callable
+            (`labelsynth.segmentation.load_segmenter`) whose map of an uploaded photo goes on the canvas; generating
+            takes the photo as style source (SPADE-VAE / SEAN / CoCosNet; other GANs raise a ValueError). On the
+            diffusion page the photo's map replaces the label map and generating runs img2img from the photo.
 
     Returns:
         The `gr.Blocks` (queued: one generation at a time, at most 16 waiting); call ``.launch()`` on it.
     """
+    if _is_controlnet(model):  # a diffusion model: its own page (prompt, steps, guidance), same label maps
+        from .diffusion_app import build_diffusion_demo
+
+        if isinstance(model, (str, os.PathLike)):
+            from ..registration import pipeline
+
+            model = pipeline("label-to-image", model=os.fspath(model), device=device, dtype=dtype,
+                             **({"base_model": base_model} if base_model else {}))
+        return build_diffusion_demo(model, title=title, description=description, max_variations=max_variations,
+                                    segmenter=segmenter)
+    if base_model is not None:
+        raise ValueError("base_model is for segmentation ControlNets; this model is a GAN")
     pipe = load_pipeline(model, processor=processor, device=device, dtype=dtype)
     model_class, config = type(pipe.model), pipe.model.config
     spec, inputs = resolve_demo_inputs(model_class, config, model=pipe.model)
     demo_logic = _Demo(pipe, inputs, spec, max_variations, max_input_pixels)
+    photo_flow = _PhotoFlow(demo_logic, segmenter) if segmenter is not None else None
     space, size = demo_logic.space, demo_logic.size
     if examples is None:
         examples = default_examples(space, size)
@@ -486,6 +587,12 @@ def build_demo(
                         if item.kind == "instance":  # instance maps belong to uploaded label maps
                             widgets[item.name] = _input_widget(item, space, max_input_pixels)
                     from_file = gr.Button("Generate from file", elem_id="generate_file")
+                if photo_flow is not None:
+                    with gr.Accordion("Start from a photo (its map is put on the canvas; edit it, then generate)",
+                                      open=True):
+                        photo_file = gr.File(label="Photo", file_types=["image"], type="filepath",
+                                             elem_id="photo_file")
+                        from_photo = gr.Button("Generate in the photo's style", elem_id="generate_photo")
                 with gr.Accordion("Class colours", open=False):
                     gr.HTML(legend_html(brushes, space), elem_id="legend")
             with gr.Column(scale=2):
@@ -493,6 +600,12 @@ def build_demo(
                 label_view = gr.Image(label="Label map as the model sees it", format="png", interactive=False,
                                       elem_id="label_view")
                 status = gr.Markdown(label="Status", elem_id="status")
+        if photo_flow is not None:
+            with gr.Row():
+                photo_view = gr.Image(label="Photo", format="png", interactive=False, elem_id="photo_view")
+                photo_map = gr.Image(label="Its map (as generated)", format="png", interactive=False,
+                                     elem_id="photo_map")
+                photo_result = gr.Image(label="Result", format="png", interactive=False, elem_id="photo_result")
         widget_list = [widgets[item.name] for item in inputs]
         instance_widget = next((widgets[item.name] for item in inputs if item.kind == "instance"), None)
         if examples:
@@ -535,6 +648,16 @@ def build_demo(
             from_file.click(_named(demo_logic.from_file, ["label_map", *names, "seed", "variations"]),
                             [label_file, *widget_list, seed, variations], outputs, api_name="generate_from_file"),
         ]
+        if photo_flow is not None:
+            # A failed upload leaves the canvas as it was (the canvas is an output of success only).
+            loaded = photo_file.change(photo_flow.load, photo_file, [editor, reference_state, photo_view],
+                                       show_progress="hidden", api_visibility="private")
+            loaded.failure(clear_outputs, None, outputs, queue=False, show_progress="hidden",
+                           api_visibility="private")
+            generated.append(from_photo.click(
+                _named(photo_flow.generate, ["canvas", "photo", "seed", "variations"]),
+                [editor, photo_file, seed, variations], [*outputs, photo_view, photo_map, photo_result],
+                api_name="generate_from_photo"))
         for event in generated:
             event.failure(clear_outputs, None, outputs, queue=False, show_progress="hidden", api_visibility="private")
     demo.queue(max_size=_QUEUE_SIZE, default_concurrency_limit=1)

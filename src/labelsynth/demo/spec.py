@@ -1,40 +1,21 @@
-"""What a model shows in the demo: its extra inputs, their controls, and whether the seed matters.
+"""Compatibility alias: the demo declarations moved to `labelsynth.inputs` (model classes import them from there).
 
-No Gradio here: model classes declare their demo once, in plain data, and the builder (`labelsynth.demo.app`) turns
-the declaration into widgets. Every model class already lists the inputs `forward` takes besides the label map in
-``pipeline_inputs`` (``{name: kind}``); without any further declaration the demo shows
-
-- ``"instance"`` inputs as an instance-map file upload when ``config.use_instance_edges`` is set (hidden otherwise);
-  a painted map without an uploaded instance map uses its own class regions as instances,
-- ``"image"`` inputs as an (optional) image upload,
-- ``"label"`` inputs as an (optional) label-map file upload in the model's label space,
-- ``"tensor"`` inputs not at all (latents and noise come from the seed),
-- ``"value"`` inputs not at all: a value needs a control the model describes (`Choice`, `Number`, `ClassSubset`,
-  `PerClassChoice`),
-
-and a seed with "n variations". A model changes this with an optional classmethod::
-
-    @classmethod
-    def demo_spec(cls, config) -> DemoSpec:
-        return DemoSpec(
-            inputs={"style_image": DemoInput("Style image", info="appearance source") if config.use_vae else None},
-            stochastic=config.use_vae,   # the seed changes the output only with a latent to sample
-        )
-
-``inputs`` maps a ``pipeline_inputs`` name to a `DemoInput` (replacing the default widget) or to ``None`` (hiding
-it); names that are not listed keep the default above. A ``demo_spec`` that also takes a ``model`` keyword receives
-the loaded model when the demo has one (``None`` otherwise), for controls whose options live in the weights, e.g.
-pix2pixHD's feature bank (`PerClassChoice` of the clusters each class has).
+Kept so that ``from labelsynth.demo.spec import DemoSpec`` (older model files, user code) keeps working.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
-from ..pipelines.label_to_image import INPUT_KINDS
+from ..inputs import (
+    INPUT_KINDS,
+    Choice,
+    ClassSubset,
+    DemoInput,
+    DemoSpec,
+    Number,
+    PerClassChoice,
+    ResolvedInput,
+    resolve_demo_inputs,
+)
 
 __all__ = [
     "INPUT_KINDS",
@@ -47,193 +28,3 @@ __all__ = [
     "ResolvedInput",
     "resolve_demo_inputs",
 ]
-
-@dataclass(frozen=True)
-class Choice:
-    """A drop-down of fixed options for a ``"value"`` input (e.g. pix2pixHD's feature cluster).
-
-    Attributes:
-        options: ``(text shown, value passed to the model)`` pairs.
-        default: The value selected at start (default: the first option's).
-    """
-
-    options: Sequence[tuple[str, Any]]
-    default: Any = None
-
-    def __post_init__(self) -> None:
-        if not self.options:
-            raise ValueError("Choice needs at least one (text, value) option")
-        object.__setattr__(self, "options", tuple((str(t), v) for t, v in self.options))
-        if self.default is None:
-            object.__setattr__(self, "default", self.options[0][1])
-
-
-@dataclass(frozen=True)
-class Number:
-    """A number field or slider for a ``"value"`` input.
-
-    Attributes:
-        minimum, maximum: Inclusive range.
-        default: Start value.
-        step: Increment; integers are passed as ``int`` when `integer` is set.
-        integer: Pass ``int(value)`` to the model.
-    """
-
-    minimum: float
-    maximum: float
-    default: float
-    step: float = 1
-    integer: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.minimum <= self.default <= self.maximum:
-            raise ValueError(f"Number default {self.default} is outside [{self.minimum}, {self.maximum}]")
-
-
-@dataclass(frozen=True)
-class ClassSubset:
-    """Pick classes of the model's label space, e.g. SEAN's "regions that take their style from the style image".
-
-    The model receives a ``list[int]`` of the chosen label ids (``None`` when nothing is chosen, meaning "model
-    default"). The drop-down lists every class of the label space by name.
-    """
-
-    default: Sequence[int] = ()
-
-
-@dataclass(frozen=True)
-class PerClassChoice:
-    """One option per class for a ``"value"`` input, e.g. the feature cluster of each class (pix2pixHD).
-
-    A multi-select lists ``"<id> <class name>: <option text>"`` entries for every class in `options`; the model
-    receives ``{label id: option value}`` for the classes the user set, or ``None`` when none is set (the model's
-    default for every class). Two options of one class are refused with a message.
-
-    Attributes:
-        options: ``{label id: ((text shown, value passed to the model), ...)}``.
-    """
-
-    options: Mapping[int, Sequence[tuple[str, Any]]]
-
-    def __post_init__(self) -> None:
-        if not self.options or not all(self.options.values()):
-            raise ValueError("PerClassChoice needs at least one class, each with at least one (text, value) option")
-        object.__setattr__(self, "options", {int(c): tuple((str(t), v) for t, v in opts)
-                                             for c, opts in self.options.items()})
-
-
-Control = Choice | Number | ClassSubset | PerClassChoice
-
-
-@dataclass(frozen=True)
-class DemoInput:
-    """How the demo shows one input of ``pipeline_inputs``.
-
-    Attributes:
-        label: Widget title.
-        info: One-line help under the title.
-        required: Generation refuses to run without it (with a message naming the input).
-        control: For ``"value"`` inputs: the control that produces the value (required for them): `Choice`,
-            `Number`, `ClassSubset` or `PerClassChoice`.
-    """
-
-    label: str
-    info: str = ""
-    required: bool = False
-    control: Control | None = None
-
-
-@dataclass(frozen=True)
-class DemoSpec:
-    """A model class's demo declaration (returned by its optional ``demo_spec(config)`` classmethod).
-
-    Attributes:
-        inputs: ``{pipeline_inputs name: DemoInput or None}``; ``None`` hides the input, unlisted names get the
-            default widget of their kind (module docstring).
-        stochastic: Whether the output depends on the random generator (seed); ``False`` hides the seed and
-            "n variations" controls.
-        notes: Markdown shown under the title (e.g. what the style image does).
-        deterministic_when: ``{input name: values}``: a request in which that input has one of these values does not
-            depend on the seed (e.g. pix2pix's ``test_mode="eval"``, SEAN's ``add_noise=False``); the demo then makes
-            one image and says so, and hides the seed while the control shows such a value.
-    """
-
-    inputs: Mapping[str, DemoInput | None] = field(default_factory=dict)
-    stochastic: bool = True
-    notes: str = ""
-    deterministic_when: Mapping[str, Sequence[Any]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ResolvedInput:
-    """One widget the builder creates: the forward argument `name`, its `kind`, and how to show it."""
-
-    name: str
-    kind: str
-    widget: DemoInput
-
-
-def _default_input(name: str, kind: str, config: Any) -> DemoInput | None:
-    title = name.replace("_", " ").capitalize()
-    if kind == "instance":
-        if not getattr(config, "use_instance_edges", False):
-            return None
-        return DemoInput(
-            title + " (optional)",
-            info="Integer instance ids of the same size as the label map (e.g. Cityscapes *_instanceIds.png). "
-            "Without it, every class region of the label map counts as one instance.",
-        )
-    if kind == "image":
-        return DemoInput(title + " (optional)", info="Any RGB image; it is resized to the model's output size.")
-    if kind == "label":
-        return DemoInput(title + " (optional)", info="A label map in the model's label space (index or colour PNG).")
-    return None  # "tensor" comes from the seed; "value" needs a control declared by the model
-
-
-def _call_demo_spec(hook: Any, config: Any, model: Any) -> Any:
-    """``hook(config)``, plus ``model=model`` when the hook declares a ``model`` parameter."""
-    if "model" in inspect.signature(hook).parameters:
-        return hook(config, model=model)
-    return hook(config)
-
-
-def resolve_demo_inputs(model_class: type, config: Any, model: Any = None) -> tuple[DemoSpec, list[ResolvedInput]]:
-    """The model class's `DemoSpec` and the widgets to build, in ``pipeline_inputs`` order.
-
-    Args:
-        model_class: A labelsynth model class (its ``pipeline_inputs`` and optional ``demo_spec`` are read).
-        config: The model's config (passed to ``demo_spec``; ``use_instance_edges`` decides the default
-            instance-map widget).
-        model: The loaded model, passed to a ``demo_spec`` that takes ``model=`` (None: only the config is known).
-
-    Raises:
-        ValueError: the declaration names an input that is not in ``pipeline_inputs``, uses an unknown kind, or
-            gives a ``"value"`` input no control.
-    """
-    declared = getattr(model_class, "pipeline_inputs", {}) or {}
-    hook = getattr(model_class, "demo_spec", None)
-    spec = _call_demo_spec(hook, config, model) if callable(hook) else DemoSpec()
-    if not isinstance(spec, DemoSpec):
-        raise ValueError(f"{model_class.__name__}.demo_spec must return a labelsynth.demo.DemoSpec, got {spec!r}")
-    unknown = sorted((set(spec.inputs) | set(spec.deterministic_when)) - set(declared))
-    if unknown:
-        raise ValueError(
-            f"{model_class.__name__}.demo_spec describes inputs {unknown} that are not in its pipeline_inputs "
-            f"{sorted(declared)}; add them to pipeline_inputs (with their kind) or drop them from the DemoSpec"
-        )
-    resolved = []
-    for name, kind in declared.items():
-        if kind not in INPUT_KINDS:
-            raise ValueError(f"{model_class.__name__}.pipeline_inputs[{name!r}] has unknown kind {kind!r}; "
-                             f"expected one of {INPUT_KINDS}")
-        widget = spec.inputs[name] if name in spec.inputs else _default_input(name, kind, config)
-        if widget is None:
-            continue
-        if kind == "value" and widget.control is None:
-            raise ValueError(f"{model_class.__name__}: the demo input {name!r} is a 'value' and needs a control "
-                             "(Choice, Number, ClassSubset or PerClassChoice) in its DemoInput")
-        if kind == "tensor":
-            raise ValueError(f"{model_class.__name__}: {name!r} is a 'tensor' input, which the demo cannot show; "
-                             "hide it (None) and let the seed drive it, or declare it as a 'value' with a control")
-        resolved.append(ResolvedInput(name, kind, widget))
-    return spec, resolved

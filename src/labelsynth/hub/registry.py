@@ -11,7 +11,9 @@ The registry sits in the library (not in the repository's ``model_cards/`` folde
 and ``labelsynth demo`` read it at run time, from an installed package.
 
 Adding a checkpoint: append a `Checkpoint` to `CHECKPOINTS` (its ``model_class`` must be exported by ``labelsynth``
-and its config class must have ``for_dataset(preset)``), then run ``python -m labelsynth.demo.spaces``.
+and its config class must have ``for_dataset(preset)``), record where its authors publish it in
+``labelsynth.hub.releases.RELEASES`` (and a synthetic copy in ``tests/hub/release_fixtures.py``), then run
+``python -m labelsynth.demo.spaces``.
 """
 
 from __future__ import annotations
@@ -114,6 +116,22 @@ _COCOSNET_PARITY = (
     "on checkpoints written by the official classes (ADE20K layout, real ADE20K samples): max abs difference 2.5e-6 "
     "on the plain path and 8.4e-6 on the fast inference path (images, warped exemplar, warped exemplar label map). "
     f"Parameters equal the original: translation network 96,664,260, correspondence 59,315,716. {_NOT_IN_CI}"
+)
+
+_MOBILE_SPADE_PARITY = (
+    "Converted with labelsynth's converter, whose output was checked against the original mit-han-lab/gan-compression "
+    "code (sub_mobile_spade, --ngf 48 --config_str 32_40_40_32_40_24_32_24) on a checkpoint written by the official "
+    "class (random weights, perturbed, BatchNorm statistics moved by train-mode passes; real Cityscapes label and "
+    "instance maps at 256x512): max abs difference 0.0 on the plain path and at most 8.3e-6 on the fast inference "
+    f"path. Parameters equal the original: 21,002,811. {_NOT_IN_CI}"
+)
+_OASIS_PARITY = (
+    "Converted with labelsynth's converter, whose output was checked against the original boschresearch/OASIS code "
+    "(commit aeb875f) on checkpoints written by the official classes (random weights, BatchNorm statistics and "
+    "spectral-norm vectors moved by train-mode passes; real label maps, the same 3D noise): max abs difference 0.0 "
+    "on the plain path for the EMA and G generators and the discriminator's logits, at most 8.2e-6 on the fast "
+    "inference path, for the ADE20K, Cityscapes and COCO-Stuff presets. Parameters equal the original (ADE20K G "
+    f"74,314,691 / D 22,258,904; Cityscapes G 71,107,523 / D 22,251,364). {_NOT_IN_CI}"
 )
 
 
@@ -254,6 +272,43 @@ CHECKPOINTS: tuple[Checkpoint, ...] = (
     _crn_official("gta-256p", "GTA5 256p", "result_GTA",
                   "GTA5 street scenes (Playing for Data, labels in the Cityscapes ids and colours) at 512x256, with "
                   "the diversity loss: one pass makes 9 different images."),
+    _official(
+        "gaugan-compressed-cityscapes", "MobileSPADEModel", "cityscapes-compressed", "Compressed GauGAN Cityscapes",
+        "GAN Compression GauGAN: fast Cityscapes label map to photo",
+        converted_from="mit-han-lab/gan-compression compressed GauGAN pretrained/gaugan/cityscapes/compressed/"
+                       "latest_net_G.pth (on the Hub at mit-han-lab/gan-compression, linked by "
+                       "scripts/download_model.py of https://github.com/mit-han-lab/gan-compression)",
+        command="labelsynth convert mobilespade latest_net_G.pth converted/gaugan-compressed-cityscapes "
+                "--preset cityscapes-compressed",
+        notes="Distilled by the GAN Compression authors from the full SPADE Cityscapes generator (2,975 gtFine "
+              "training images with instance maps, 256x512; not on the Hub: its licence forbids redistribution, see "
+              "https://www.cityscapes-dataset.com), then searched and fine-tuned. Deterministic (no latent). The "
+              "weights' terms: the code is BSD-style, but the teacher (and the GauGAN code it derives from) is "
+              f"NVIDIA's CC BY-NC-SA 4.0, so use them for non-commercial research only. {_MOBILE_SPADE_PARITY}",
+        emoji="⚡",
+    ),
+    _official(
+        "oasis-ade20k", "OASISModel", "ade20k", "OASIS ADE20K", "OASIS: ADE20K label map + 3D noise to photo",
+        converted_from="boschresearch/OASIS checkpoint oasis_ade20k_pretrained/models/best_EMA.pth (the EMA generator; "
+                       "Dropbox folder linked in the README of https://github.com/boschresearch/OASIS)",
+        command="labelsynth convert oasis checkpoints/oasis_ade20k_pretrained converted/oasis-ade20k --preset ade20k",
+        notes="Trained by the OASIS authors on ADE20K (SceneParse150, 20,210 training images) with the segmentation "
+              "discriminator and LabelMix, no VGG loss. The 3D noise picks the appearance: `seed=` draws it, "
+              f"`resample=` re-rolls one region. {_OASIS_PARITY}",
+        datasets=("zhoubolei/scene_parse_150",), emoji="🌄",
+    ),
+    _official(
+        "oasis-cityscapes", "OASISModel", "cityscapes", "OASIS Cityscapes",
+        "OASIS: Cityscapes label map + 3D noise to photo",
+        converted_from="boschresearch/OASIS checkpoint oasis_cityscapes_pretrained/models/best_EMA.pth (the EMA "
+                       "generator; Dropbox folder linked in the README of https://github.com/boschresearch/OASIS)",
+        command="labelsynth convert oasis checkpoints/oasis_cityscapes_pretrained converted/oasis-cityscapes "
+                "--preset cityscapes",
+        notes="Trained by the OASIS authors on Cityscapes (2,975 gtFine training images at 256x512; not on the Hub: "
+              "its licence forbids redistribution, see https://www.cityscapes-dataset.com) with the segmentation "
+              f"discriminator and LabelMix, no VGG loss. {_OASIS_PARITY}",
+        emoji="🚙",
+    ),
     _official(
         "cocosnet-ade20k", "CoCosNetModel", "ade20k", "CoCosNet ADE20K",
         "CoCosNet: ADE20K label map + exemplar to photo",

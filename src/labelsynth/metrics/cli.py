@@ -60,12 +60,15 @@ def add_cli_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "plus miou when --segmenter is given)")
     parser.add_argument("--inception-weights", metavar="PATH",
                         help="pt_inception-2015-12-05-6726825d.pth for FID/KID (default: $LABELSYNTH_INCEPTION_"
-                             "WEIGHTS, then the torch hub cache)")
+                             "WEIGHTS, then the torch hub cache, else pytorch-fid's release file, downloaded there "
+                             "once and hash-checked)")
     parser.add_argument("--random-inception", action="store_true",
-                        help="allow FID/KID with random Inception weights when no weights file is found (smoke "
+                        help="FID/KID with random Inception weights when no weights file is here (no download; smoke "
                              "tests only: the numbers are not comparable to published ones)")
     parser.add_argument("--segmenter", metavar="ID_OR_PATH",
-                        help="transformers semantic-segmentation model for mIoU (AutoModelForSemanticSegmentation)")
+                        help="transformers segmenter for mIoU (AutoModelForSemanticSegmentation, Mask2Former, "
+                             "MaskFormer, OneFormer); the adapter `labelsynth segment` uses. Not the papers' segmenters unless "
+                             "stated: see docs/segmentation.md")
     parser.add_argument("--segmenter-processor", metavar="ID_OR_PATH",
                         help="its image processor (default: the --segmenter location)")
     parser.add_argument("--label-mapping", choices=_MAPPINGS, default="auto",
@@ -104,20 +107,23 @@ def _load_model(location: str, device: str) -> tuple[Any, Any]:
 
 
 def _load_segmenter(location: str, processor_location: str | None, device: str) -> tuple[Any, Any]:
-    from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
+    """The segmenter as a `labelsynth.segmentation.SegmenterAdapter` (the one the photo workflow uses): any
+    AutoModelForSemanticSegmentation, or Mask2Former / MaskFormer / OneFormer."""
+    from ..segmentation import load_segmenter
 
-    path = Path(location).expanduser()
-    source = str(path) if path.is_dir() else location
+    processor = None
+    if processor_location:
+        from transformers import AutoImageProcessor
+
+        try:
+            processor = AutoImageProcessor.from_pretrained(processor_location)
+        except (OSError, ValueError) as err:
+            raise CLIError(f"--segmenter-processor {processor_location}: cannot load the image processor: {err}"
+                           ) from None
     try:
-        segmenter = AutoModelForSemanticSegmentation.from_pretrained(source)
-    except (OSError, ValueError) as err:
-        raise CLIError(f"--segmenter {location}: cannot load a semantic-segmentation model: {err}") from None
-    processor_source = processor_location or source
-    try:
-        processor = AutoImageProcessor.from_pretrained(processor_source)
-    except (OSError, ValueError) as err:
-        raise CLIError(f"--segmenter-processor {processor_source}: cannot load the image processor: {err}") from None
-    return segmenter.to(device).eval(), processor
+        return load_segmenter(location, processor=processor, device=device), None
+    except ValueError as err:
+        raise CLIError(f"--segmenter {location}: {err}") from None
 
 
 def _load_rows(source: str, split: str) -> Iterable[Mapping[str, Any]]:
@@ -184,14 +190,18 @@ def run(args: argparse.Namespace, rows: Iterable[Mapping[str, Any]] | None = Non
 
     inception = None
     if {"fid", "kid"} & set(metrics):
-        weights = find_inception_weights(args.inception_weights)
+        from ..hub.download import DownloadError
+
+        try:
+            weights = find_inception_weights(args.inception_weights, download=not args.random_inception)
+        except DownloadError as err:
+            raise CLIError(
+                f"FID/KID need the Inception weights {FID_WEIGHTS_FILENAME} (pytorch-fid's port of the TensorFlow "
+                f"2015-12-05 graph), which are not here and could not be downloaded ({err}): pass --inception-weights "
+                f"PATH or set {INCEPTION_WEIGHTS_ENV}. For a smoke test without them add --random-inception (numbers "
+                "not comparable), or drop fid,kid from --metrics"
+            ) from None
         if weights is None:
-            if not args.random_inception:
-                raise CLIError(
-                    f"FID/KID need the Inception weights {FID_WEIGHTS_FILENAME} (pytorch-fid's port of the TensorFlow "
-                    f"2015-12-05 graph): pass --inception-weights PATH or set {INCEPTION_WEIGHTS_ENV}. For a smoke "
-                    "test without them add --random-inception (numbers not comparable), or drop fid,kid from --metrics"
-                )
             inception = InceptionFeatureExtractor(None, device=device)
         else:
             try:

@@ -90,13 +90,16 @@ def _resolve_inception(inception: Any) -> InceptionFeatureExtractor | Any:
     if isinstance(inception, str) and inception == "random":
         return InceptionFeatureExtractor(None)
     if inception is None:
-        path = find_inception_weights(None)
-        if path is None:
+        from ..hub.download import DownloadError
+
+        try:
+            path = find_inception_weights(None, download=True)
+        except DownloadError as err:
             raise ValueError(
-                f"FID/KID need the Inception weights {FID_WEIGHTS_FILENAME}: pass inception=<path> (or set "
-                f"{INCEPTION_WEIGHTS_ENV}), or inception='random' for random weights (not comparable to published "
-                "numbers)"
-            )
+                f"FID/KID need the Inception weights {FID_WEIGHTS_FILENAME}, which are not here and could not be "
+                f"downloaded ({err}): pass inception=<path> (or set {INCEPTION_WEIGHTS_ENV}), or inception='random' "
+                "for random weights (not comparable to published numbers)"
+            ) from None
         return InceptionFeatureExtractor(path)
     if isinstance(inception, (str, os.PathLike)):
         return InceptionFeatureExtractor(inception)
@@ -153,12 +156,15 @@ def evaluate_model(
         inception: for fid/kid: an `InceptionFeatureExtractor` (or any callable ``images [B,3,H,W] in [-1,1] ->
             [B, d]``), the path of the FID weights, ``"random"`` (random weights; not comparable), or None (look up
             ``$LABELSYNTH_INCEPTION_WEIGHTS`` and the torch hub cache, else raise).
-        segmenter: for miou: a transformers semantic-segmentation model, a `SegmenterAdapter`, or a callable (see
-            `labelsynth.metrics.segmentation.SegmenterAdapter`).
+        segmenter: for miou: a transformers semantic or universal (Mask2Former, ...) segmentation model, a
+            `SegmenterAdapter`, or a callable (see `labelsynth.segmentation.SegmenterAdapter`, the adapter the photo
+            workflow uses too).
         segmenter_processor: the segmenter's image processor (transformers models).
         num_classes: the segmenter's class count (default: ``segmenter.config.num_labels``).
         label_mapping: ground-truth ids -> segmenter ids: ``"auto"`` (default), ``"identity"``, ``"ade20k"``,
-            ``"cityscapes"``, a callable, a dict or a lookup table (see `make_label_mapping`).
+            ``"cityscapes"``, ``"<space> -> <space>"``, a callable, a dict or a lookup table (see
+            `make_label_mapping`). ``"auto"`` also finds the table to a segmenter recognised as another known space
+            (e.g. ``"coco-stuff -> coco-stuff-171"``).
         ignore_index: ground-truth value excluded from mIoU.
         processor: the model's `LabelMapProcessor` (default: the pipeline's, or one built from the model config).
         batch_size: images generated and scored at once.
@@ -198,6 +204,8 @@ def evaluate_model(
         if classes is None:
             raise ValueError("miou with a callable segmenter needs num_classes")
         mapping_name = resolve_label_mapping(label_mapping, processor.label_space.name, classes)
+        if mapping_name == "identity" and label_mapping == "auto":
+            mapping_name = _segmenter_table(adapter, processor.label_space) or mapping_name
         map_labels = make_label_mapping(mapping_name, ignore_index=ignore_index)
         seg_fake = SegmentationMetric(classes, ignore_index)
         seg_real = SegmentationMetric(classes, ignore_index)
@@ -350,7 +358,21 @@ _NOTES = {
 }
 
 
+def _segmenter_table(adapter: SegmenterAdapter, label_space: Any) -> str | None:
+    """``"<model space> -> <segmenter space>"`` when the segmenter is recognised as another known label space with a
+    registered table (e.g. a COCO-Stuff model scored by a 171-class MaskFormer), else None."""
+    from ..label_space_mappings import list_label_space_mappings
+
+    if adapter.id2label is None and adapter.source_space is None:
+        return None
+    try:
+        source = adapter.mapping(label_space).source_space
+    except ValueError:
+        return None
+    if source is None or source == label_space.name:
+        return None
+    return f"{label_space.name} -> {source}" if (label_space.name, source) in list_label_space_mappings() else None
+
+
 def _class_names(adapter: SegmenterAdapter) -> dict[int, str]:
-    config = getattr(adapter.segmenter, "config", None)
-    id2label = getattr(config, "id2label", None) or {}
-    return {int(k): str(v) for k, v in id2label.items()}
+    return {int(k): str(v) for k, v in (adapter.id2label or {}).items()}

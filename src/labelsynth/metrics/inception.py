@@ -18,9 +18,10 @@ the file loads as is, and reproduces the graph's computation:
 
 Features are the global average pool of ``Mixed_7c`` (``[B, 2048]``).
 
-**Weights.** None can be downloaded here. Pass the path of ``pt_inception-2015-12-05-6726825d.pth`` (pytorch-fid's
-release asset; torch hub caches it as ``$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth``), or set
-``LABELSYNTH_INCEPTION_WEIGHTS``. Without weights `InceptionFeatureExtractor` runs with **random weights**: fine for
+**Weights.** ``pt_inception-2015-12-05-6726825d.pth`` (pytorch-fid's release asset): `find_inception_weights` finds a
+given path, ``LABELSYNTH_INCEPTION_WEIGHTS`` or the torch hub cache
+(``$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth``), and with ``download=True`` (what ``labelsynth
+evaluate`` does) fetches it there once, checking its SHA-256 prefix. Without weights `InceptionFeatureExtractor` runs with **random weights**: fine for
 tests and for relative comparisons within one run, **not comparable to published FID/KID**.
 
 **Parameters.** 23,850,960 trainable parameters: torchvision's ``inception_v3`` (27,161,264 with the auxiliary
@@ -326,21 +327,29 @@ def load_fid_inception(path: str | os.PathLike, device: str | torch.device | Non
     return model.to(device) if device is not None else model
 
 
-def find_inception_weights(path: str | os.PathLike | None = None) -> Path | None:
-    """Locate the FID Inception weights: `path`, else ``$LABELSYNTH_INCEPTION_WEIGHTS``, else the torch hub cache.
+def find_inception_weights(path: str | os.PathLike | None = None, *, download: bool = False) -> Path | None:
+    """Locate the FID Inception weights: `path`, else ``$LABELSYNTH_INCEPTION_WEIGHTS``, else the torch hub cache,
+    else (with `download`) pytorch-fid's release file, downloaded once into that cache and hash-checked.
 
     Returns:
-        The file's path, or None when `path` is None and neither the environment variable nor
+        The file's path, or None when `path` is None, `download` is False and neither the environment variable nor
         ``<torch hub dir>/checkpoints/pt_inception-2015-12-05-6726825d.pth`` gives a file. An explicit `path` is
         returned as is (loading reports a missing file).
+
+    Raises:
+        labelsynth.hub.download.DownloadError: `download` was asked and failed (offline included).
     """
     if path is not None:
         return Path(path).expanduser()
     env = os.environ.get(INCEPTION_WEIGHTS_ENV)
     if env:
         return Path(env).expanduser()
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_FILENAME
-    return cached if cached.is_file() else None
+    from ..hub.auxiliary import FID_INCEPTION, auxiliary_weights_path, fetch_auxiliary_weights
+
+    cached = auxiliary_weights_path(FID_INCEPTION)
+    if cached.is_file():
+        return cached
+    return fetch_auxiliary_weights(FID_INCEPTION) if download else None
 
 
 class InceptionFeatureExtractor(nn.Module):

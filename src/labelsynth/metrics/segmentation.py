@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from ..segmentation import SegmenterAdapter
 
 __all__ = [
     "LABEL_MAPPINGS",
@@ -141,27 +142,46 @@ def _as_long_tensor(x: Any, name: str) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------- label mappings
+def _table_mapping(source: str, target: str) -> Callable[..., Any]:
+    """Ground-truth ids of `source` -> segmenter ids of `target` through the `labelsynth.label_space_mappings` table
+    (the one `labelsynth.segmentation` reads the other way); unmapped ids and `ignore_index` -> `ignore_index`."""
+
+    def apply(ids: Any, ignore_index: int = DEFAULT_IGNORE_INDEX) -> Any:
+        from ..label_space_mappings import get_label_space_mapping
+
+        mapping = get_label_space_mapping(source, target)
+        table = mapping.lut()[: mapping.source.num_classes]
+        table = np.where(table == mapping.unmapped_id, ignore_index, table)
+        lut = np.full(max(len(table), ignore_index + 1), ignore_index, dtype=np.int64)
+        lut[: len(table)] = table
+        if isinstance(ids, torch.Tensor):
+            ids = ids.long()
+            if bool(((ids < 0) | (ids >= len(lut))).any()):
+                raise ValueError(f"{source} label ids outside 0..{len(lut) - 1}")
+            return torch.as_tensor(lut, device=ids.device)[ids]
+        ids = np.asarray(ids).astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(lut)):
+            raise ValueError(f"{source} label ids outside 0..{len(lut) - 1}")
+        return lut[ids]
+
+    return apply
+
+
+_ADE20K_TO_SEGMENTER = _table_mapping("ade20k", "ade20k-reduced")
+
+
 def ade20k_to_segmenter_ids(ids: Any, ignore_index: int = DEFAULT_IGNORE_INDEX) -> Any:
     """ADE20K raw ids (0 = "other", 1..150 = SceneParse150 classes) -> segmenter ids 0..149, 0 -> `ignore_index`.
 
     This is the ``reduce_labels`` convention of ADE20K segmenters (mmsegmentation, transformers' SegFormer/UperNet
-    ADE20K checkpoints, ``evaluate``'s ``mean_iou(reduce_labels=True)``). An existing `ignore_index` stays ignored.
-    Numpy in, numpy out; torch in, torch out.
+    ADE20K checkpoints, ``evaluate``'s ``mean_iou(reduce_labels=True)``): the ``ade20k -> ade20k-reduced`` table of
+    `labelsynth.label_space_mappings`. An existing `ignore_index` stays ignored. Numpy in, numpy out; torch in,
+    torch out.
     """
-    if isinstance(ids, torch.Tensor):
-        ids = ids.long()
-        return torch.where((ids == 0) | (ids == ignore_index), torch.full_like(ids, ignore_index), ids - 1)
-    ids = np.asarray(ids).astype(np.int64)
-    return np.where((ids == 0) | (ids == ignore_index), ignore_index, ids - 1)
+    return _ADE20K_TO_SEGMENTER(ids, ignore_index=ignore_index)
 
 
-def _cityscapes(ids: Any, ignore_index: int = DEFAULT_IGNORE_INDEX) -> Any:
-    from ..label_spaces import cityscapes_label_to_trainid
-
-    mapped = cityscapes_label_to_trainid(ids)
-    if ignore_index != DEFAULT_IGNORE_INDEX:
-        mapped[mapped == DEFAULT_IGNORE_INDEX] = ignore_index
-    return mapped
+_cityscapes = _table_mapping("cityscapes", "cityscapes-trainid")
 
 
 def _identity(ids: Any, ignore_index: int = DEFAULT_IGNORE_INDEX) -> Any:
@@ -183,13 +203,19 @@ def make_label_mapping(spec: str | Callable[[Any], Any] | Mapping[int, int] | Se
     Args:
         spec: ``None`` / ``"identity"`` (ids already are the segmenter's), ``"ade20k"`` (raw 1..150 -> 0..149,
             0 ignored), ``"cityscapes"`` (labelIds 0..33 -> trainIds 0..18, others ignored, via
-            `labelsynth.label_spaces.cityscapes_label_to_trainid`), a callable (applied as is), a dict
-            ``{gt_id: segmenter_id}`` (ids not in it become `ignore_index`) or a lookup table (array/list indexed by
-            the ground-truth id).
+            the `labelsynth.label_space_mappings` tables), a callable (applied as is), a dict
+            ``{gt_id: segmenter_id}`` (ids not in it become `ignore_index`), a lookup table (array/list indexed by
+            the ground-truth id), or ``"<space> -> <space>"`` naming a registered label-space table (e.g.
+            ``"coco-stuff -> coco-stuff-171"``).
         ignore_index: the value unmapped pixels get.
     """
     if spec is None:
         spec = "identity"
+    if isinstance(spec, str) and "->" in spec:  # "<space> -> <space>": a registered label-space table
+        source, target = (part.strip() for part in spec.split("->", 1))
+        function = _table_mapping(source, target)
+        function(np.zeros(1, dtype=np.int64), ignore_index=ignore_index)  # unknown spaces/tables fail here
+        return lambda ids: _to_tensor_like(function(ids, ignore_index=ignore_index), ids)
     if isinstance(spec, str):
         key = spec.lower().replace("_", "-")
         key = {"ade20k-150": "ade20k", "ade": "ade20k", "cityscapes-trainid": "cityscapes"}.get(key, key)
@@ -230,107 +256,7 @@ def _to_tensor_like(result: Any, like: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------- segmenters
-class SegmenterAdapter:
-    """Wraps a segmenter as ``images [B, 3, H, W] in [-1, 1] -> LongTensor[B, H, W]`` at the images' resolution.
-
-    Args:
-        segmenter: either
-            * a transformers semantic-segmentation model (``AutoModelForSemanticSegmentation``: SegFormer, UperNet,
-              DPT, BEiT, Mask2Former is *not* supported): it is fed ``pixel_values`` prepared by `processor` and its
-              ``logits`` are bilinearly upsampled to the image size before the arg-max; or
-            * any callable ``images [B, 3, H, W] in [-1, 1] -> logits [B, C, h, w]`` (float; upsampled bilinearly) or
-              a label map ``[B, h, w]`` / ``[B, 1, h, w]`` (integer; resized with nearest), or an object with a
-              ``logits`` attribute.
-        processor: the model's image processor (e.g. ``AutoImageProcessor.from_pretrained(model_id)``), which
-            resizes and normalises like the segmenter's training. Used for transformers models; if omitted, it is
-            loaded from ``segmenter.name_or_path`` when possible, else images are only normalised with ImageNet
-            mean/std at their own size (a warning says so).
-        num_classes: number of classes (default: ``segmenter.config.num_labels`` for transformers models).
-    """
-
-    def __init__(self, segmenter: Any, processor: Any = None, num_classes: int | None = None) -> None:
-        self.segmenter = segmenter
-        self.is_transformers = hasattr(segmenter, "config") and hasattr(segmenter, "forward") and hasattr(
-            segmenter.config, "num_labels")
-        if self.is_transformers and processor is None:
-            processor = _try_load_processor(segmenter)
-        self.processor = processor
-        if num_classes is None and self.is_transformers:
-            num_classes = int(segmenter.config.num_labels)
-        self.num_classes = num_classes
-        if self.is_transformers:
-            segmenter.eval()
-
-    @property
-    def name(self) -> str:
-        if self.is_transformers:
-            return str(getattr(self.segmenter, "name_or_path", "") or type(self.segmenter).__name__)
-        return getattr(self.segmenter, "__name__", type(self.segmenter).__name__)
-
-    @torch.no_grad()
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be [B, 3, H, W] in [-1, 1], got shape {tuple(images.shape)}")
-        size = tuple(images.shape[-2:])
-        output = self._run_transformers(images) if self.is_transformers else self.segmenter(images)
-        return _to_label_map(output, size)
-
-    def _run_transformers(self, images: torch.Tensor) -> Any:
-        device = next(self.segmenter.parameters()).device
-        if self.processor is not None:
-            # The processor works on uint8 RGB arrays exactly as at the segmenter's training/evaluation time.
-            arrays = ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-            arrays = list(arrays.permute(0, 2, 3, 1).numpy())
-            pixel_values = self.processor(images=arrays, return_tensors="pt")["pixel_values"]
-        else:
-            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-            std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-            pixel_values = ((images.detach().float().cpu() + 1) / 2 - mean) / std
-        dtype = next(self.segmenter.parameters()).dtype
-        return self.segmenter(pixel_values=pixel_values.to(device, dtype))
-
-
-def _try_load_processor(model: Any) -> Any:
-    import warnings
-
-    name = getattr(model, "name_or_path", None)
-    reason = "the model has no name_or_path"
-    if name:
-        try:
-            from transformers import AutoImageProcessor
-
-            return AutoImageProcessor.from_pretrained(name)
-        except Exception as err:  # noqa: BLE001 - offline, no preprocessor_config.json, ...
-            reason = f"loading it from {name!r} failed: {err}"
-    warnings.warn(
-        f"no image processor for the segmenter ({reason}): images are normalised with ImageNet mean/std at their own "
-        "size; pass the segmenter's processor for results that match its training", UserWarning, stacklevel=3,
-    )
-    return None
-
-
-def _to_label_map(output: Any, size: tuple[int, int]) -> torch.Tensor:
-    if hasattr(output, "logits"):
-        output = output.logits
-    elif isinstance(output, (tuple, list)):
-        output = output[0]
-    elif isinstance(output, Mapping):
-        output = output["logits"]
-    if not isinstance(output, torch.Tensor):
-        output = torch.as_tensor(np.asarray(output))
-    if output.is_floating_point():
-        if output.dim() != 4:
-            raise ValueError(f"segmenter logits must be [B, C, h, w], got shape {tuple(output.shape)}")
-        if tuple(output.shape[-2:]) != size:
-            output = F.interpolate(output.float(), size=size, mode="bilinear", align_corners=False)
-        return output.argmax(dim=1).long()
-    if output.dim() == 4 and output.shape[1] == 1:
-        output = output[:, 0]
-    if output.dim() != 3:
-        raise ValueError(f"a segmenter label map must be [B, h, w], got shape {tuple(output.shape)}")
-    if tuple(output.shape[-2:]) != size:
-        output = F.interpolate(output[:, None].float(), size=size, mode="nearest")[:, 0]
-    return output.long()
+# `SegmenterAdapter` lives in `labelsynth.segmentation`: the photo workflow and mIoU share it.
 
 
 def segment_images(images: torch.Tensor, segmenter: Any, processor: Any = None) -> torch.Tensor:

@@ -12,8 +12,13 @@ def __getattr__(name: str):
         from .spade import SPADETrainingModule
 
         return SPADETrainingModule
+    if name == "OASISTrainingModule":
+        from .oasis import OASISTrainingModule
+
+        return OASISTrainingModule
     raise AttributeError(name)
 
 
 __all__ = ["CheckpointError", "GANTrainer", "GANTrainingModule", "SPADETrainingModule", "TrainingArguments",
            "add_trainer_arguments", "list_checkpoints", "training_arguments_from"]
+__all__ += ["OASISTrainingModule"]

@@ -20,7 +20,8 @@ HELP = {
     "adam_beta2": "Adam beta2 (SPADE TTUR: 0.9; without TTUR: 0.999)",
     "adam_epsilon": "Adam epsilon",
     "gradient_accumulation_steps": "micro-batches per optimizer step",
-    "mixed_precision": "no, fp16 or bf16 (bf16 needs no loss scaling)",
+    "mixed_precision": "no, fp16 or bf16 (bf16 needs no loss scaling; on a CPU without AVX512-BF16/AMX bf16 is "
+                       "emulated and far slower, so it falls back to fp32 unless LABELSYNTH_ALLOW_SLOW_BF16=1)",
     "seed": "seed of the model init, the data order and the augmentations",
     "ema_decay": "keep an exponential moving average of the generator (weights and BatchNorm statistics) with this "
                  "decay, e.g. 0.999; the EMA copy is the saved model",

@@ -1,9 +1,10 @@
 """What the training scripts under `training/` share: their data flags and the rows these select, a fixed validation
-batch, and the description of the run for the model card."""
+batch, the VGG network of the perceptual loss, and the description of the run for the model card."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -95,3 +96,42 @@ def run_card_info(args: argparse.Namespace, script: str, argv: Sequence[str] | N
     hub_dataset = "/" in args.dataset and not Path(args.dataset).exists()
     return {"datasets": [args.dataset] if hub_dataset else None,
             "training": {"command": command, "steps": args.max_train_steps}}
+
+
+VGG_WEIGHTS_HELP = ("torchvision-layout VGG19 weights (vgg19-dcbb9e9d.pth) as a path or Hub id; default: torchvision's "
+                    "ImageNet file, downloaded once into the torch hub cache (the VGG loss is off, with a message, "
+                    "when it cannot be had); --lambda_vgg 0 turns the loss off")
+
+
+def perceptual_vgg(weights: str | None, lambda_vgg: float, *, pool: str = "max",
+                   loader: Callable[[str], Any] | None = None) -> Any:
+    """The VGG19 of the perceptual loss, or None when the loss is off; says at start which one it is.
+
+    Args:
+        weights: ``--vgg_weights`` (a file, folder or Hub id); None for torchvision's ImageNet weights, fetched once
+            (`labelsynth.hub.auxiliary`). Offline without them the loss is turned off with a message, not an error.
+        lambda_vgg: the loss weight; 0 turns it off.
+        pool: ``"max"`` (torchvision) or ``"avg"`` (CRN).
+        loader: reads `weights` instead of ``load_vgg19(weights, pool=pool)`` (CoCosNet's Caffe-layout file).
+    """
+    from ..hub.auxiliary import VGG19_IMAGENET, fetch_auxiliary_weights
+    from ..hub.download import DownloadError
+    from ..layers.vgg import load_vgg19
+
+    def say(message: str) -> None:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(message, file=sys.stderr)
+
+    if lambda_vgg <= 0:
+        say("VGG perceptual loss: off (--lambda_vgg 0)")
+        return None
+    if weights is None:
+        try:
+            weights = str(fetch_auxiliary_weights(VGG19_IMAGENET))
+        except DownloadError as err:
+            say(f"VGG perceptual loss: OFF: the ImageNet VGG19 weights are not here and could not be downloaded ({err})."
+                " The run trains without the paper's VGG term; pass --vgg_weights /path/to/vgg19-dcbb9e9d.pth to use "
+                "it, or --lambda_vgg 0 to silence this message")
+            return None
+    say(f"VGG perceptual loss: on (lambda {lambda_vgg:g}, weights {weights})")
+    return loader(weights) if loader is not None else load_vgg19(weights, pool=pool)

@@ -30,6 +30,7 @@ from PIL import Image
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..utils.precision import cpu_dtype
 from . import checkpointing
 from .checkpointing import CHECKPOINT_PREFIX, CheckpointError, list_checkpoints
 from .modules import GANTrainingModule
@@ -181,7 +182,7 @@ class GANTrainer:
             # Without a GPU, Accelerate sets up several CPU processes (gloo) only when told the run is on CPU.
             cpu=not _accelerator_available(),
             gradient_accumulation_steps=args.gradient_accumulation_steps,
-            mixed_precision=args.mixed_precision,
+            mixed_precision=training_mixed_precision(args.mixed_precision, on_cpu=not _accelerator_available()),
             log_with=None if args.report_to in (None, "none") else args.report_to,
             project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.ddp_find_unused_parameters)],
@@ -505,6 +506,16 @@ class GANTrainer:
             tracker.finish()
         acc.wait_for_everyone()
         return generator
+
+
+def training_mixed_precision(mixed_precision: str, on_cpu: bool) -> str:
+    """The Accelerate ``mixed_precision`` to train with: ``"bf16"`` on a CPU that only emulates bf16 becomes ``"no"``
+    (fp32), with a `SlowBF16Warning` at start saying so, unless ``LABELSYNTH_ALLOW_SLOW_BF16=1`` insists on it
+    (`labelsynth.utils.precision.cpu_dtype`). GPU runs and other settings are returned unchanged."""
+    if mixed_precision != "bf16" or not on_cpu:
+        return mixed_precision
+    dtype = cpu_dtype(torch.bfloat16, "cpu", what="--mixed_precision bf16 (training on the CPU)")
+    return "bf16" if dtype == torch.bfloat16 else "no"
 
 
 def _accelerator_available() -> bool:

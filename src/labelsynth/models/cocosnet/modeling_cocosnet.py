@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ...demo.spec import DemoInput, DemoSpec
 from ...hub import ModelCardInfo
+from ...inputs import DemoInput, DemoSpec
 from ...layers.attention import SelfAttention2d
 from ...layers.blocks import SPADEResnetBlock, inference_conv, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
@@ -634,7 +634,7 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
 
     @classmethod
     def demo_spec(cls, config: CoCosNetConfig) -> DemoSpec:
-        """What the Gradio demo shows besides the label map (`labelsynth.demo.spec`): the exemplar (required) and its
+        """What the Gradio demo shows besides the label map (`labelsynth.inputs`): the exemplar (required) and its
         label map; the seed matters when the exemplar side sees noise (no exemplar label map, or a noise_for_mask
         model)."""
         return DemoSpec(inputs={

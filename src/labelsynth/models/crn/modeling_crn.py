@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...demo.spec import Choice, DemoInput, DemoSpec
 from ...hub import ModelCardInfo
+from ...inputs import Choice, DemoInput, DemoSpec
 from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, one_hot_channels
 from .configuration_crn import CRNConfig
 
@@ -176,7 +176,7 @@ class CRNModel(CRNPreTrainedModel):
 
     @classmethod
     def demo_spec(cls, config: CRNConfig) -> DemoSpec:
-        """What the Gradio demo shows besides the label map (`labelsynth.demo.spec`): with k > 1 images per pass, which
+        """What the Gradio demo shows besides the label map (`labelsynth.inputs`): with k > 1 images per pass, which
         one to show (drawn from the seed unless picked); k = 1 models are deterministic and show nothing else."""
         k = config.num_outputs
         if k == 1:

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...demo.spec import Choice, DemoInput, DemoSpec
 from ...hub import ModelCardInfo
+from ...inputs import Choice, DemoInput, DemoSpec
 from ...label_spaces import get_label_space
 from ...layers.discriminators import NLayerDiscriminator
 from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, check_tensor_set, one_hot_channels
@@ -237,7 +237,7 @@ class Pix2PixModel(Pix2PixPreTrainedModel):
 
     @classmethod
     def demo_spec(cls, config: Pix2PixConfig) -> DemoSpec:
-        """What the Gradio demo shows besides the label map (`labelsynth.demo.spec`): the test mode; the seed
+        """What the Gradio demo shows besides the label map (`labelsynth.inputs`): the test mode; the seed
         matters only in the original mode (dropout masks drawn from it)."""
         mode = DemoInput("Test mode", info="original: dropout on and batch statistics, as the original test.py "
                          "(the seed changes the image); eval: deterministic, with the running statistics",

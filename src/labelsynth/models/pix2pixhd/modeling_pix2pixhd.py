@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...demo.spec import DemoInput, DemoSpec, PerClassChoice
 from ...hub import ModelCardInfo
+from ...inputs import DemoInput, DemoSpec, PerClassChoice
 from ...layers.blocks import ResnetBlock, norm_2d
 from ...layers.discriminators import MultiscaleDiscriminator
 from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, _as_batched_map, one_hot_channels
@@ -294,7 +294,7 @@ class Pix2PixHDModel(Pix2PixHDPreTrainedModel):
 
     @classmethod
     def demo_spec(cls, config: Pix2PixHDConfig, model: Pix2PixHDModel | None = None) -> DemoSpec:
-        """What the Gradio demo shows besides the label map (`labelsynth.demo.spec`). Models without the feature
+        """What the Gradio demo shows besides the label map (`labelsynth.inputs`). Models without the feature
         encoder are deterministic and show only the instance map. With it: a style photo (its encoded features), and
         a cluster per class chosen among the clusters the loaded model's feature bank holds for that class (classes
         left unset get a cluster drawn from the seed); the feature map itself stays hidden."""

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ...demo.spec import Choice, ClassSubset, DemoInput, DemoSpec
 from ...hub import ModelCardInfo
+from ...inputs import Choice, ClassSubset, DemoInput, DemoSpec
 from ...label_spaces import get_label_space
 from ...layers.blocks import SPADEResnetBlock
 from ...layers.discriminators import MultiscaleDiscriminator
@@ -258,7 +258,7 @@ class SEANModel(SEANPreTrainedModel):
 
     @classmethod
     def demo_spec(cls, config: SEANConfig) -> DemoSpec:
-        """What the Gradio demo shows besides the label map (`labelsynth.demo.spec`): the style image (required)
+        """What the Gradio demo shows besides the label map (`labelsynth.inputs`): the style image (required)
         and its label map, a second image styling only the picked regions, and the noise switch; the seed matters
         only with noise."""
         return DemoSpec(

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ...demo.spec import DemoInput, DemoSpec
 from ...hub import ModelCardInfo
+from ...inputs import DemoInput, DemoSpec
 from ...layers.blocks import SPADEResnetBlock, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
 from ...layers.normalization import SemanticLayout
@@ -186,7 +186,7 @@ class SPADEModel(SPADEPreTrainedModel):
 
     @classmethod
     def demo_spec(cls, config: SPADEConfig) -> DemoSpec:
-        """What the Gradio demo shows besides the label map (`labelsynth.demo.spec`): the instance map comes from
+        """What the Gradio demo shows besides the label map (`labelsynth.inputs`): the instance map comes from
         `use_instance_edges` by default; a style image and the seed matter only with a VAE (z is sampled)."""
         style = DemoInput("Style image (optional)", info="The encoder takes the appearance from this image; "
                           "without it, z is drawn from the seed.")

@@ -1,0 +1,160 @@
+"""Compressed GauGAN (GAN Compression's sub_mobile_spade): config, parameter count, converter, fast path, pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from labelsynth import MobileSPADEConfig, MobileSPADEModel
+from labelsynth.models.spade.convert_mobile_spade_original_checkpoint import (
+    _teacher_norm_width,
+    _to_original_key,
+    convert_mobile_spade_checkpoint,
+    original_key_layout,
+)
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "mobile_spade_original_keys.json"
+TINY = {"channels": [2, 3, 2, 2, 3, 2, 4, 3], "image_size": (64, 128)}
+TINY_NGF = 4  # teacher width of the tiny checkpoints: BatchNorm statistics of 16/8/4/2/1 * 4 channels
+
+
+def write_original_checkpoint(path: Path, model: MobileSPADEModel, ngf: int) -> dict[str, torch.Tensor]:
+    """Save `model` as the original SubMobileSPADEGenerator state dict (teacher-width BatchNorm statistics, whose
+    unused tail is random: the converter must drop it)."""
+    state = {}
+    for key, value in model.state_dict().items():
+        original = _to_original_key(key)
+        width = _teacher_norm_width(original, ngf)
+        if width is not None:
+            value = torch.cat([value, torch.rand(width - value.shape[0]) + 0.5])
+        state[original] = value.clone()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def tiny_model(seed: int = 0) -> MobileSPADEModel:
+    torch.manual_seed(seed)
+    model = MobileSPADEModel(MobileSPADEConfig.for_dataset("cityscapes-compressed", **TINY))
+    with torch.no_grad():  # non-trivial weights; BatchNorm statistics of real activations (well-conditioned)
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = None  # running statistics = the average over the passes below
+        model.train()
+        for _ in range(2):
+            label = torch.randint(0, 35, (2, 64, 128))
+            model(label, label)
+    return model.eval()
+
+
+def cityscapes_sample(samples_dir: Path, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    folder = samples_dir / "pix2pixHD_cityscapes"
+    label_path = min((folder / "test_label").glob("*_labelIds.png"))
+    inst_path = folder / "test_inst" / label_path.name.replace("labelIds", "instanceIds")
+    label, inst = (np.array(Image.open(p).resize((size[1], size[0]), Image.NEAREST)).astype(np.int64)
+                   for p in (label_path, inst_path))
+    return torch.from_numpy(label)[None], torch.from_numpy(inst)[None]
+
+
+def test_released_config_has_the_original_parameter_count_and_key_layout() -> None:
+    config = MobileSPADEConfig.for_dataset("cityscapes-compressed")
+    assert config.config_str == "32_40_40_32_40_24_32_24" and config.semantic_nc == 36
+    assert tuple(config.image_size) == (256, 512) and config.upsampling_factor == 64
+    with torch.device("meta"):
+        model = MobileSPADEModel(config)
+    # 21,002,811: the count of the original SubMobileSPADEGenerator(--ngf 48, that config_str), instantiated
+    assert sum(p.numel() for p in model.parameters()) == 21_002_811
+    expected = {k: tuple(v) for k, v in json.loads(FIXTURE.read_text()).items()}
+    assert original_key_layout(config, ngf=48) == expected
+
+
+def test_config_rejects_bad_widths() -> None:
+    with pytest.raises(ValueError, match="channels must list 8 widths"):
+        MobileSPADEConfig(channels=[32, 40])
+    with pytest.raises(ValueError, match="num_upsampling_layers"):
+        MobileSPADEConfig(num_upsampling_layers="most")
+    with pytest.raises(ValueError, match="unknown MobileSPADE preset"):
+        MobileSPADEConfig.for_dataset("ade20k")
+
+
+def test_converter_reads_the_original_layout(tmp_path: Path) -> None:
+    model = tiny_model()
+    state = write_original_checkpoint(tmp_path / "latest_net_G.pth", model, TINY_NGF)
+    assert len(state) == len(json.loads(FIXTURE.read_text()))  # same key set as the released layout, tiny widths
+    converted = convert_mobile_spade_checkpoint(tmp_path)
+    assert converted.config.channels == TINY["channels"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(converted.state_dict()[key], value), key
+    label = torch.randint(0, 35, (1, 64, 128))
+    with torch.no_grad():
+        assert torch.equal(converted(label, label).images, model(label, label).images)
+
+
+@pytest.mark.parametrize("damage", ["missing", "unknown", "misshaped"])
+def test_converter_names_missing_unknown_and_misshaped_keys(tmp_path: Path, damage: str) -> None:
+    state = write_original_checkpoint(tmp_path / "g.pth", tiny_model(), TINY_NGF)
+    if damage == "missing":
+        del state["up_1.norm_s.mlp_beta.conv.2.bias"]
+        match = "1 missing keys: up_1.norm_s.mlp_beta.conv.2.bias"
+    elif damage == "unknown":
+        state["up_4.conv_0.weight"] = torch.zeros(1)
+        match = "1 unknown keys: up_4.conv_0.weight"
+    else:
+        state["head_0.norm_0.param_free_norm.running_var"] = torch.ones(7)
+        match = r"mis-shaped keys: head_0.norm_0.param_free_norm.running_var \(7,\) \(expected \(64,\)\)"
+    torch.save(state, tmp_path / "g.pth")
+    with pytest.raises(ValueError, match=match):
+        convert_mobile_spade_checkpoint(tmp_path / "g.pth")
+
+
+def test_converter_rejects_another_generator(tmp_path: Path) -> None:
+    torch.save({"fc.weight": torch.zeros(4, 36, 3, 3)}, tmp_path / "g.pth")
+    with pytest.raises(ValueError, match="does not look like a sub_mobile_spade generator"):
+        convert_mobile_spade_checkpoint(tmp_path / "g.pth")
+
+
+def test_fast_path_equals_plain_path_on_a_real_cityscapes_map(samples_dir: Path) -> None:
+    model = tiny_model()
+    label, inst = cityscapes_sample(samples_dir, (128, 256))
+    with torch.no_grad():
+        model.fast_inference = False
+        plain = model(label, inst).images
+        model.fast_inference = True
+        fast = model(label, inst).images
+    assert plain.std() > 0.05  # a non-trivial image
+    assert (fast - plain).abs().max() <= 1e-4
+
+
+def test_fast_path_equals_plain_path_per_image_in_a_batch(samples_dir: Path) -> None:
+    # The InstanceNorm statistics and the tables are per image: a batch of two different maps.
+    model = tiny_model(seed=1)
+    label, inst = cityscapes_sample(samples_dir, (64, 128))
+    label = torch.cat([label, label.flip(-1)])
+    inst = torch.cat([inst, inst.flip(-1)])
+    with torch.no_grad():
+        model.fast_inference = False
+        plain = model(label, inst).images
+        model.fast_inference = True
+        fast = model(label, inst).images
+    assert (fast - plain).abs().max() <= 1e-4 and (plain[0] - plain[1].flip(-1)).abs().max() > 1e-3
+
+
+def test_pipeline_runs_on_a_saved_folder(tmp_path: Path, samples_dir: Path) -> None:
+    from labelsynth import pipeline
+    from labelsynth.conversion_utils import save_converted
+
+    save_converted(tiny_model(), tmp_path / "model")  # weights, config and the label-map processor
+    reloaded = MobileSPADEModel.from_pretrained(tmp_path / "model")
+    assert reloaded.config.channels == TINY["channels"]
+    label, inst = cityscapes_sample(samples_dir, (64, 128))
+    pipe = pipeline("label-to-image", model=str(tmp_path / "model"))
+    image = pipe(Image.fromarray(label[0].numpy().astype(np.uint8)),
+                 instance_map=Image.fromarray(inst[0].numpy().astype(np.int32)))
+    assert image.size == (128, 64)
