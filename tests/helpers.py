@@ -1,6 +1,8 @@
 """Helpers shared by the tests (importable because pytest puts this folder, the conftest's, on sys.path)."""
 
 import math
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,14 @@ def force_winograd(monkeypatch: pytest.MonkeyPatch) -> None:
     """Route every eligible 3x3 inference conv through Winograd F(4x4, 3x3), as the released-size models do for their
     wide layers (the tiny test models are below `winograd_pays`' threshold)."""
     monkeypatch.setattr(winograd, "winograd_pays", lambda *args: True)
+
+
+def require_chromium() -> str | None:
+    """The system Chromium for a browser test. Skips the test where there is none (or no Playwright), except in CI
+    (``LABELSYNTH_REQUIRE_BROWSER=1``), where the browser test must run and a missing browser fails it."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if os.environ.get("LABELSYNTH_REQUIRE_BROWSER") != "1":
+        pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+        if chromium is None:
+            pytest.skip("no system chromium (apt-get install chromium)")
+    return chromium

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from gradio_client import Client, handle_file
+from helpers import require_chromium
 from PIL import Image
 
 from labelsynth import get_label_space, pipeline
@@ -130,15 +129,10 @@ def test_demo_cli_segmenter_option(scene, tmp_path: Path, capsys: pytest.Capture
 
 
 # ---------------------------------------------------------------------------------------------------- browser
-IN_CI = os.environ.get("LABELSYNTH_REQUIRE_BROWSER") == "1"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_start_from_a_photo_in_the_browser(scene) -> None:
-    if not IN_CI:
-        pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-        if CHROMIUM is None:
-            pytest.skip("no system chromium (apt-get install chromium)")
+    chromium = require_chromium()
     import io
     import urllib.request
 
@@ -149,7 +143,7 @@ def test_start_from_a_photo_in_the_browser(scene) -> None:
     try:
         _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
         with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True,
                                                  args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.set_default_timeout(30_000)

@@ -5,8 +5,6 @@ through ``labelsynth generate --from-photo`` and the demo's "Start from a photo"
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -16,6 +14,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from helpers import require_chromium
 
 from labelsynth import pipeline, segment
 from labelsynth.cli import main
@@ -24,7 +23,6 @@ from labelsynth.examples import BUILTIN_MODEL
 from labelsynth.label_spaces import get_label_space
 from labelsynth.segmentation import photo_style_inputs
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PHOTO = "pix2pixHD_cityscapes/train_img/aachen_000000_000019_leftImg8bit.png"
 ADE = get_label_space("ade20k").label2id
 # ADE20K Color150 colours of the classes in `_scene`, written out by hand
@@ -281,15 +279,12 @@ def test_demo_start_from_a_photo(photo_demo, photos, segmenter_dir, tmp_path) ->
 
 def test_demo_start_from_a_photo_in_the_browser(photo_demo, photos, segmenter_dir) -> None:
     """Upload a photo: its map replaces the label map (prompt and control image follow); generate img2img."""
-    if os.environ.get("LABELSYNTH_REQUIRE_BROWSER") != "1":
-        pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-        if CHROMIUM is None:
-            pytest.skip("no system chromium (apt-get install chromium)")
+    chromium = require_chromium()
     from playwright import sync_api
 
     pipe, url = photo_demo
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
                                              args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.set_default_timeout(30_000)
