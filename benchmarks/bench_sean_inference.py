@@ -3,6 +3,7 @@ against labelsynth's fast path in float32 and in bfloat16, measured side by side
 
     python benchmarks/bench_sean_inference.py                 # CelebAMask-HQ 256x256, batch 1, 2 threads
     python benchmarks/bench_sean_inference.py --rounds 5 --threads 4
+    python benchmarks/bench_sean_inference.py --device cuda            # on a GPU (also shows its peak memory)
 
 The paths are timed interleaved (one forward of each per round) so machine load affects them alike; the table shows
 median ms/image and the speed-up over the plain path, with style encoding included (a style image and its label map
@@ -10,7 +11,8 @@ in, an image out) and SEAN's noise on, drawn from the same seed in every path (s
 Accuracy is checked on the same inputs: max abs difference of the fast float32 path, and PSNR of bfloat16 against
 float32. The 1-minute load average is printed: on a shared machine, compare runs at similar load. Random weights get the output range of a
 trained model (BatchNorm statistics calibrated on the label maps, output layer scaled to an image-like spread).
-Inputs are real CelebAMask-HQ samples (../shared/samples) when present, else random block label maps.
+Inputs are real CelebAMask-HQ samples (../shared/samples) when present, else random block label maps. On CUDA the
+clock is read after `torch.cuda.synchronize()`, and the peak GPU memory each path adds is shown.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import argparse
 import copy
 import os
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import add_device_argument, describe, measure, set_cpu_threads
 from PIL import Image
 
 from labelsynth import SEANConfig, SEANModel
@@ -77,38 +79,43 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
+    add_device_argument(parser)
     args = parser.parse_args()
+    device = args.device
+    set_cpu_threads(device, args.threads)
     print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
     config = SEANConfig.for_dataset("celebamask-hq")
-    labels, photos = load_inputs(config.image_size[0], max(args.batch_size, 2))
-    model = SEANModel(config)
+    labels, photos = (t.to(device) for t in load_inputs(config.image_size[0], max(args.batch_size, 2)))
+    model = SEANModel(config).to(device)
     make_trained_like(model, labels, photos)
     labels, photos = labels[: args.batch_size], photos[: args.batch_size]
     model_bf16 = copy.deepcopy(model).to(torch.bfloat16)
 
     def run(net: SEANModel, fast: bool) -> torch.Tensor:
         net.fast_inference = fast
-        return net(labels, style_image=photos, generator=torch.Generator().manual_seed(0)).images.float()
+        return net(labels, style_image=photos, generator=torch.Generator(device).manual_seed(0)).images.float()
 
     paths = {"plain fp32": lambda: run(model, False), "fast fp32": lambda: run(model, True),
              "fast bf16": lambda: run(model_bf16, True)}
     times: dict[str, list[float]] = {name: [] for name in paths}
+    peaks: dict[str, list[float]] = {name: [] for name in paths}  # CUDA only
     with torch.no_grad():
         outputs = {name: fn() for name, fn in paths.items()}  # warm-up (fast-path tables, cached weights)
         for _ in range(args.rounds):
             for name, fn in paths.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - start) / args.batch_size)
+                m = measure(fn, device)
+                times[name].append(m.wall / args.batch_size)
+                if m.peak_mib is not None:
+                    peaks[name].append(m.peak_mib)
 
     reference = outputs["plain fp32"]
     base = statistics.median(times["plain fp32"])
-    print(f"SEAN CelebAMask-HQ 256x256, batch {args.batch_size}, {args.threads} threads, {args.rounds} rounds, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'path':12s} {'ms/image':>10s} {'speed-up':>9s}  accuracy vs plain fp32")
+    print(f"SEAN CelebAMask-HQ 256x256, batch {args.batch_size}, {describe(device, args.threads)}, {args.rounds} "
+          f"rounds, load average {os.getloadavg()[0]:.1f}")
+    memory = f" {'peak MiB':>9s}" if device.type == "cuda" else ""
+    print(f"{'path':12s} {'ms/image':>10s} {'speed-up':>9s}{memory}  accuracy vs plain fp32")
     for name, values in times.items():
         median = statistics.median(values)
         if name == "plain fp32":
@@ -117,7 +124,8 @@ def main() -> None:
             accuracy = f"max abs diff {float((outputs[name] - reference).abs().max()):.2g}"
         else:
             accuracy = f"PSNR {float(psnr(outputs[name], reference, data_range=2.0)):.1f} dB"
-        print(f"{name:12s} {median * 1000:10.0f} {base / median:8.2f}x  {accuracy}")
+        memory = f" {max(peaks[name]):9.0f}" if peaks[name] else ""
+        print(f"{name:12s} {median * 1000:10.0f} {base / median:8.2f}x{memory}  {accuracy}")
 
 
 if __name__ == "__main__":

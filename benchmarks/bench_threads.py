@@ -44,14 +44,13 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import BUSY_LOOP, BackgroundLoad
 from PIL import Image
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
@@ -65,14 +64,6 @@ SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples"
 CONFIGS = ("builtin-128x256", "builtin-256x512", "builtin-512x1024", "ade20k-256x256")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
 # One core's worth of load for at most argv[1] seconds, at nice 0 even when the benchmark runs with a negative nice.
-BUSY_LOOP = """import os, sys, time
-os.setpriority(os.PRIO_PROCESS, 0, max(0, os.getpriority(os.PRIO_PROCESS, 0)))
-end = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < end:
-    pass
-"""
-
-
 @dataclass
 class Case:
     name: str
@@ -184,25 +175,6 @@ def count_work(case: Case) -> None:
     case.macs, case.ops = flops.get_total_flops() / 2, ops.count
 
 
-class BackgroundLoad:
-    """`procs` busy-loop processes, each bounded by `seconds`; started and stopped around a block of forwards."""
-
-    def __init__(self, procs: int, seconds: float) -> None:
-        self.procs, self.seconds, self.running = procs, seconds, []
-
-    def __enter__(self) -> None:
-        command = [sys.executable, "-c", BUSY_LOOP, str(self.seconds)]
-        self.running = [subprocess.Popen(command) for _ in range(self.procs)]
-        time.sleep(0.3)  # let them start spinning before the timed forwards
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in self.running:
-            proc.kill()
-        for proc in self.running:
-            proc.wait()
-        self.running = []
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {CONFIGS}")
@@ -260,7 +232,7 @@ def main() -> None:
     other: dict[tuple[str, str], list[float]] = {(load, case.name): [] for load in loads for case in cases}
     for _ in range(args.rounds):
         for load in loads:
-            with BackgroundLoad(args.load_procs if load == "busy" else 0, args.load_seconds):
+            with BackgroundLoad(args.load_procs if load == "busy" else 0, args.load_seconds, BUSY_LOOP):
                 for case in cases:
                     busy0, own0, wall0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
                     for setting in settings:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -21,6 +21,7 @@ import PIL.Image
 import pytest
 import torch
 from helpers import save_tiny_model  # tests/helpers.py
+from original_checkpoints import spade_original_layout as to_original_layout
 from transformers import pipeline
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEModel, __version__, get_label_space
@@ -88,25 +89,6 @@ def _pixels(path: Path) -> np.ndarray:
     with PIL.Image.open(path) as image:
         assert image.mode == "RGB"
         return np.asarray(image).copy()
-
-
-def to_original_layout(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """Invert the converter's key mapping: `SPADEModel` keys under `prefix` -> NVlabs/SPADE state-dict keys."""
-    suffixes = {
-        "parametrizations.weight.original": "weight_orig",
-        "parametrizations.weight.0._u": "weight_u",
-        "parametrizations.weight.0._v": "weight_v",
-    }
-    original = {}
-    for key, value in state.items():
-        if not key.startswith(prefix):
-            continue
-        key = key.removeprefix(prefix)
-        for new, old in suffixes.items():
-            if key.endswith(new):
-                key = key.removesuffix(new) + old
-        original[key] = value.clone()
-    return original
 
 
 # ------------------------------------------------------------------------------------------------ generate

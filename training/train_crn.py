@@ -23,11 +23,12 @@ from labelsynth import LabelMapProcessor
 from labelsynth.data import PairedTransform
 from labelsynth.losses.diversity import CRN_LAYER_WEIGHTS
 from labelsynth.models.crn import CRNConfig, CRNModel
-from labelsynth.models.crn.configuration_crn import preset_name
 from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
 from labelsynth.training.crn import CRNTrainingModule
 from labelsynth.training.scripts import (
     add_data_arguments,
+    add_evaluation_arguments,
+    evaluation_fn,
     perceptual_vgg,
     run_card_info,
     training_rows,
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "torchvision's normalisation (vgg19-dcbb9e9d.pth) (default: matconvnet with "
                              "--vgg_weights, imagenet for the downloaded torchvision file)")
 
+    add_evaluation_arguments(parser, metrics_note=" (CRN has no validation split: the training rows are scored; "
+                                                  "each label map's image is one of the k candidates, drawn from "
+                                                  "--seed)")
     add_trainer_arguments(parser)
     parser.set_defaults(generator_lr=1e-4, adam_beta1=0.9, adam_beta2=0.999)
     return parser.parse_args(argv)
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     model, processor = build_model(args)
     config = model.config
     vgg = perceptual_vgg(args.vgg_weights, 1.0, pool="avg")
-    layer_weights = args.layer_weights or preset_name(args.preset)  # the loss weights of the preset's script
+    layer_weights = args.layer_weights or CRNConfig.preset_key(args.preset)  # the loss weights of the preset's script
     vgg_input = args.vgg_input or ("matconvnet" if args.vgg_weights else "imagenet")
     module = CRNTrainingModule(model, processor, vgg=vgg, layer_weights=layer_weights, vgg_input=vgg_input)
 
@@ -103,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     val_batch = validation_batch(module, fixed_view.apply, rows, args.num_validation_images)
 
     training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_crn.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
+                         evaluate_fn=evaluation_fn(args, rows))
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -30,6 +30,8 @@ from labelsynth.training.oasis import oasis_training_preset
 from labelsynth.training.scripts import (
     VGG_WEIGHTS_HELP,
     add_data_arguments,
+    add_evaluation_arguments,
+    evaluation_fn,
     perceptual_vgg,
     run_card_info,
     training_rows,
@@ -86,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "uses 10)")
     losses.add_argument("--vgg_weights", default=None, help=VGG_WEIGHTS_HELP)
 
+    # The original computes FID every --freq_fid iterations (the presets' --validation_steps): --eval_metrics fid.
+    add_evaluation_arguments(parser)
     add_trainer_arguments(parser)
     parser.set_defaults(ema_bn_batches=EMA_BN_BATCHES, **recipe)
     return parser.parse_args(argv)
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     config = build_config(args)
     rows = training_rows(args, config.label_space)
     val_rows = validation_rows(args, config.label_space, rows)
+    evaluate_fn = evaluation_fn(args, val_rows)
 
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args, config)
@@ -146,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 
     training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_oasis.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
+                         evaluate_fn=evaluate_fn)
     trainer.train()
     trainer.accelerator.end_training()
 

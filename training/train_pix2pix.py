@@ -25,6 +25,8 @@ from labelsynth.training import GANTrainer, add_trainer_arguments, training_argu
 from labelsynth.training.pix2pix import Pix2PixTrainingModule
 from labelsynth.training.scripts import (
     add_data_arguments,
+    add_evaluation_arguments,
+    evaluation_fn,
     run_card_info,
     training_rows,
     validation_batch,
@@ -70,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="original = pix2pix's vanilla GAN (BCE); ls = lsgan")
     losses.add_argument("--lambda_L1", dest="lambda_l1", type=float, default=100.0, help="L1 weight")
 
+    add_evaluation_arguments(parser)
     add_trainer_arguments(parser)
     # pix2pix's optimizer: Adam lr 2e-4, betas (0.5, 0.999), for G and D alike.
     parser.set_defaults(generator_lr=2e-4, discriminator_lr=2e-4, adam_beta1=0.5, adam_beta2=0.999)
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
 
     training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_pix2pix.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
+                         evaluate_fn=evaluation_fn(args, val_rows))
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -35,7 +35,9 @@ from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_glo
 from labelsynth.training.scripts import (
     VGG_WEIGHTS_HELP,
     add_data_arguments,
+    add_evaluation_arguments,
     check_instance_maps,
+    evaluation_fn,
     perceptual_vgg,
     run_card_info,
     training_rows,
@@ -101,6 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="L1 loss to the real image (not in pix2pixHD; steadies small runs without VGG)")
     losses.add_argument("--vgg_weights", default=None, help=VGG_WEIGHTS_HELP)
 
+    add_evaluation_arguments(parser, metrics_note=" (with a feature encoder, each image is generated from its own "
+                                                  "photo's encoded features, as the validation grid)")
     add_trainer_arguments(parser)
     # pix2pixHD's optimizer: Adam lr 2e-4, betas (0.5, 0.999), for G (+ E) and D alike.
     parser.set_defaults(generator_lr=2e-4, discriminator_lr=2e-4, adam_beta1=0.5, adam_beta2=0.999)
@@ -158,6 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     val_rows = validation_rows(args, config.label_space, rows)
     check_instance_maps(args, rows, instance_needs(args, config))
     check_instance_maps(args, val_rows, instance_needs(args, config))
+    if args.eval_metrics and config.feature_mode == "instance" and not config.use_instance_edges:
+        # evaluate_model hands instance maps only to models with instance edges.
+        raise ValueError("--eval_metrics with instance-wise features needs instance edges (drop --no_instance), or "
+                         "use --label_feat")
+    evaluate_fn = evaluation_fn(args, val_rows, use_style=config.use_features)
 
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
@@ -178,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     extra = {"ddp_find_unused_parameters": True} if args.fix_global_steps else {}
     training_args = training_arguments_from(args, **extra,
                                             extra_card_kwargs=run_card_info(args, "train_pix2pixhd.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch)
+    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
+                         evaluate_fn=evaluate_fn)
     generator = trainer.train()
     if config.use_features and not args.no_cluster_features and trainer.accelerator.is_main_process:
         # The original's encode_features.py step: the feature bank from the training set, without augmentation.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, SEANConfig, SEANDiscriminator, SEANModel
@@ -27,6 +26,8 @@ from labelsynth.training import GANTrainer, add_trainer_arguments, training_argu
 from labelsynth.training.scripts import (
     VGG_WEIGHTS_HELP,
     add_data_arguments,
+    add_evaluation_arguments,
+    evaluation_fn,
     perceptual_vgg,
     run_card_info,
     training_rows,
@@ -64,34 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="L1 loss to the real image (0 in SEAN; steadies small runs without VGG weights)")
     losses.add_argument("--vgg_weights", default=None, help=VGG_WEIGHTS_HELP)
 
-    evaluation = parser.add_argument_group("evaluation during training (at every --validation_steps)")
-    evaluation.add_argument("--eval_metrics", default=None,
-                            help="comma-separated metrics of labelsynth.metrics.evaluate_model (psnr,ssim: "
-                                 "reconstruction quality from each photo's own styles; fid,kid need "
-                                 "--inception_weights)")
-    evaluation.add_argument("--eval_samples", type=int, default=64, help="validation rows used for the metrics")
-    evaluation.add_argument("--inception_weights", default=None, help="pt_inception-2015-12-05 weights for FID/KID")
+    add_evaluation_arguments(parser, metrics_note=" (psnr,ssim: reconstruction quality from each photo's own "
+                                                  "styles)")
 
     add_trainer_arguments(parser)
     # Blocks without a style branch keep the original's (unused) blending weights, which get no gradient.
     parser.set_defaults(ddp_find_unused_parameters=True)
     return parser.parse_args(argv)
-
-
-def make_evaluate_fn(args: argparse.Namespace, rows: object):
-    """`generator -> metrics` on a fixed validation subset (each photo is its own style), or None."""
-    if not args.eval_metrics:
-        return None
-    from labelsynth.metrics import evaluate_model
-
-    metrics = [m.strip() for m in args.eval_metrics.split(",") if m.strip()]
-
-    def evaluate(generator: torch.nn.Module) -> dict[str, float]:
-        results = evaluate_model(generator, rows, metrics, inception=args.inception_weights, use_style=True,
-                                 num_samples=args.eval_samples, seed=args.seed)
-        return {k: v for k, v in results.items() if isinstance(v, (int, float))}
-
-    return evaluate
 
 
 def build_model(args: argparse.Namespace) -> tuple[SEANModel, SEANDiscriminator, LabelMapProcessor]:
@@ -129,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
 
     training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_sean.py", argv))
     trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=make_evaluate_fn(args, val_rows))
+                         evaluate_fn=evaluation_fn(args, val_rows, use_style=True))
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -30,7 +30,9 @@ from labelsynth.training import (
 from labelsynth.training.scripts import (
     VGG_WEIGHTS_HELP,
     add_data_arguments,
+    add_evaluation_arguments,
     check_instance_maps,
+    evaluation_fn,
     perceptual_vgg,
     run_card_info,
     training_rows,
@@ -76,37 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="L1 loss to the real image (pix2pix's term; 0 in the SPADE paper)")
     losses.add_argument("--vgg_weights", default=None, help=VGG_WEIGHTS_HELP)
 
-    evaluation = parser.add_argument_group("evaluation during training (at every --validation_steps)")
-    evaluation.add_argument("--eval_metrics", default=None,
-                            help="comma-separated metrics of labelsynth.metrics.evaluate_model, e.g. psnr,ssim or "
-                                 "fid,kid,miou (fid/kid need --inception_weights, miou needs --segmenter)")
-    evaluation.add_argument("--eval_samples", type=int, default=64, help="validation rows used for the metrics")
-    evaluation.add_argument("--inception_weights", default=None, help="pt_inception-2015-12-05 weights for FID/KID")
-    evaluation.add_argument("--segmenter", default=None, help="transformers segmentation model id/path for mIoU")
-
+    add_evaluation_arguments(parser)
     add_trainer_arguments(parser)
     return parser.parse_args(argv)
-
-
-def make_evaluate_fn(args: argparse.Namespace, rows: object):
-    """`generator -> metrics` on a fixed validation subset, or None when no metric is asked for."""
-    if not args.eval_metrics:
-        return None
-    from labelsynth.metrics import evaluate_model
-
-    metrics = [m.strip() for m in args.eval_metrics.split(",") if m.strip()]
-    segmenter = None
-    if args.segmenter:
-        from transformers import AutoModelForSemanticSegmentation
-
-        segmenter = AutoModelForSemanticSegmentation.from_pretrained(args.segmenter).eval()
-
-    def evaluate(generator: torch.nn.Module) -> dict[str, float]:
-        results = evaluate_model(generator, rows, metrics, inception=args.inception_weights, segmenter=segmenter,
-                                 num_samples=args.eval_samples, seed=args.seed)
-        return {k: v for k, v in results.items() if isinstance(v, (int, float))}
-
-    return evaluate
 
 
 def add_style_encoder(model: SPADEModel, z_dim: int) -> SPADEModel:
@@ -165,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         check_instance_maps(args, rows, needs)
         check_instance_maps(args, val_rows, needs)
 
+    evaluate_fn = evaluation_fn(args, val_rows)
+
     set_seed(args.seed)  # before the model is built: --seed covers its initialisation too
     model, discriminator, processor = build_model(args)
     config = model.config
@@ -183,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
 
     training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_spade.py", argv))
     trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=make_evaluate_fn(args, val_rows))
+                         evaluate_fn=evaluate_fn)
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -1,16 +1,20 @@
-"""`LabelSynthConfig`: the fields every label-to-image model shares (label space, semantic input, image size), and the
-checks every model configuration validates its fields with (`check_int`, `check_choice`, ...)."""
+"""`LabelSynthConfig`: the fields every label-to-image model shares (label space, semantic input, image size), its
+dataset presets (`for_dataset`), and the checks every model configuration validates its fields with (`check_int`,
+`check_choice`, ...)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from transformers import PreTrainedConfig
 
 from .label_spaces import LabelSpace, get_label_space
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # Upper bounds of the config fields. They stop values nobody means (a typo, a unit mix-up, a corrupt config.json:
 # ngf=10**6 asks torch for terabytes) with a clear error before any weight is allocated, and leave room far beyond
@@ -24,6 +28,8 @@ MAX_IMAGE_SIDE = 8192  # pixels per side: 4x the largest released model (pix2pix
 MAX_DOWNSAMPLING = 13  # stride-2 levels: 2**13 = MAX_IMAGE_SIDE, so a deeper network cannot take any allowed image
 MAX_KERNEL_SIZE = 9  # conv kernels are small odd sizes: every released model uses 3x3 (CoCosNet adaptors 4x4)
 MAX_SCALES = 8  # discriminator scales, each halving the input: 2**7 = 128 takes 8192 pixels down to 64
+# Stages of a PatchGAN discriminator: 2-2.7x the originals' 3 or 4 (3 stride-2 stages see 70x70 patches, 8 ~2300x2300).
+MAX_DISCRIMINATOR_LAYERS = 8
 # A single layer whose size is a product of several fields (SPADE's VAE projection, SEAN's per-class style maps):
 # at most 4 GiB of float32 weights, ~60x the largest such layer of a released model.
 MAX_LAYER_PARAMETERS = 2**30
@@ -144,10 +150,16 @@ class LabelSynthConfig(PreTrainedConfig):
 
     Every field is checked on construction (and so by `from_pretrained`, which builds the config from config.json)
     and again before saving: a bad value raises a `ValueError` naming the field, the value and the allowed range.
-    Subclasses check their own fields in `validate`.
+    Subclasses check their own fields in `validate`, and list their dataset presets in `presets` (with
+    `preset_aliases` and the `family` name their messages use) for `for_dataset`.
     """
 
     model_type = "labelsynth"
+    # Dataset presets: preset name -> field values (the released checkpoints' or the original recipes'), alias ->
+    # preset name (lower case), and the model family named in errors.
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    preset_aliases: ClassVar[Mapping[str, str]] = {}
+    family: ClassVar[str] = "labelsynth"
 
     def __init__(
         self,
@@ -199,6 +211,25 @@ class LabelSynthConfig(PreTrainedConfig):
         result = super().from_dict(config_dict, **kwargs)
         (result[0] if isinstance(result, tuple) else result).validate()
         return result
+
+    @classmethod
+    def preset_key(cls, name: str) -> str:
+        """The preset `name` stands for (case-insensitive; aliases resolved), or a ValueError listing the presets."""
+        key = str(name).lower()
+        key = cls.preset_aliases.get(key, key)
+        if key not in cls.presets:
+            raise ValueError(f"unknown {cls.family} preset {name!r}; available: {sorted(cls.presets)}")
+        return key
+
+    @classmethod
+    def resolve_preset(cls, name: str) -> dict[str, Any]:
+        """The config fields of the preset `name` (a copy; aliases accepted)."""
+        return dict(cls.presets[cls.preset_key(name)])
+
+    @classmethod
+    def for_dataset(cls, name: str, **overrides: Any) -> Self:
+        """The config of the preset `name` (see `presets`), with `overrides` winning over its fields."""
+        return cls(**{**cls.resolve_preset(name), **overrides})
 
     @property
     def num_label_channels(self) -> int:

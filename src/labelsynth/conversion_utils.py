@@ -1,18 +1,22 @@
 """What every `convert_<model>_original_checkpoint.py` shares: safe loading of original files, checked loading into
-our modules, and writing the converted model folder (weights, processor, card, optional discriminator, Hub push)."""
+our modules, writing the converted model folder (weights, processor, card, optional discriminator, Hub push), and
+the command-line options and steps of `labelsynth convert <model>` (`add_converter_arguments`, `config_overrides`,
+`save_conversion`)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .state_dict_utils import state_dict_mismatch
+from .state_dict_utils import load_torch_state_dict, state_dict_mismatch
 
-__all__ = ["discriminator_checkpoint", "find_checkpoint_file", "generator_checkpoint", "load_checked",
-           "multiscale_discriminator_options", "run_converter_script", "save_converted"]
+__all__ = ["add_converter_arguments", "config_overrides", "convert_discriminator", "discriminator_checkpoint",
+           "find_checkpoint_file", "generator_checkpoint", "load_checked", "multiscale_discriminator_options",
+           "run_converter_script", "save_conversion", "save_converted"]
 
 
 def find_checkpoint_file(folder: Path, net: str) -> Path | None:
@@ -66,6 +70,32 @@ def multiscale_discriminator_options(state: Mapping[str, torch.Tensor]) -> dict[
     }
 
 
+StateDict = dict[str, torch.Tensor]
+
+
+def convert_discriminator(folder: Path | None, config: Any, discriminator_class: Any,
+                          convert_state_dict: Callable[[StateDict], StateDict],
+                          load: Callable[[torch.nn.Module, StateDict, str], None],
+                          sizes: Callable[[StateDict], Mapping[str, int]] = multiscale_discriminator_options,
+                          ) -> torch.nn.Module:
+    """The discriminator of an original checkpoint folder (`discriminator_checkpoint`) as `discriminator_class`, in
+    eval mode.
+
+    Args:
+        config: the converted generator's config; D's sizes, independent of G's, are read from the weights
+            (`sizes` of the converted state dict, e.g. `ndf`, `n_layers_d`, `num_d`) and set on it.
+        convert_state_dict: original keys -> ours.
+        load: checked loading (`load(module, state, what)`, the converter's `load_checked` with its hint).
+    """
+    path = discriminator_checkpoint(folder)
+    state = convert_state_dict(load_torch_state_dict(path))
+    for name, value in sizes(state).items():
+        setattr(config, name, value)
+    netd = discriminator_class(config)
+    load(netd, state, str(path))
+    return netd.eval()
+
+
 def save_converted(model, output_dir: str | Path, *, discriminator=None, push_to_hub: str | None = None) -> None:
     """Write a converted model folder: config, safetensors weights, model card and a `LabelMapProcessor` for the
     model's label space and size; the discriminator (for fine-tuning) in `discriminator/`; optionally push."""
@@ -90,3 +120,67 @@ def run_converter_script(doc: str | None, add_arguments: Callable[[argparse.Argu
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     add_arguments(parser)
     run(parser.parse_args(argv))
+
+
+# Options that override a config field, shared by the converters that offer them: option -> (config field, the
+# `add_argument` keywords).
+OVERRIDE_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "label_nc": ("label_nc", {"type": int, "help": "override label_nc (custom datasets)"}),
+    "contain_dontcare_label": ("contain_dontcare_label", {
+        "action": argparse.BooleanOptionalAction, "default": None,
+        "help": "override whether the model has a don't-care channel (original --contain_dontcare_label)"}),
+    "instance_edges": ("use_instance_edges", {
+        "action": argparse.BooleanOptionalAction, "default": None,
+        "help": "override whether the model takes instance edges (original: not --no_instance)"}),
+    "label_space": ("label_space", {"help": "override the label space (a registered name) for custom datasets"}),
+    "image_size": ("image_size", {"type": int, "nargs": 2, "metavar": ("HEIGHT", "WIDTH"),
+                                  "help": "override the generated size (original --crop_size / --aspect_ratio)"}),
+}
+
+
+def add_converter_arguments(parser: argparse.ArgumentParser, config_class: Any, *, checkpoint_help: str,
+                            default_preset: str, preset_help: str = "dataset preset the checkpoint was trained with",
+                            discriminator_file: str | None = "latest_net_D.pth", overrides: tuple[str, ...] = (),
+                            override_help: Mapping[str, str] | None = None) -> None:
+    """Add the options every ``labelsynth convert <model>`` shares; the converter adds its own after them.
+
+    Args:
+        config_class: the model's `LabelSynthConfig` subclass: `--preset` takes its `presets` and `preset_aliases`.
+        checkpoint_help: what the ``checkpoint`` argument is (folder layout, file names).
+        default_preset: `--preset`'s default.
+        preset_help: `--preset`'s help, before ``(default: ...)``.
+        discriminator_file: the original discriminator file `--with-discriminator` converts; None: the family has
+            no discriminator to convert (no option).
+        overrides: names of `OVERRIDE_OPTIONS` to offer (``"label_nc"`` -> ``--label-nc``), in this order; read
+            them back with `config_overrides`.
+        override_help: help texts replacing those of `OVERRIDE_OPTIONS` (e.g. the original option a size came from).
+    """
+    parser.add_argument("checkpoint", help=checkpoint_help)
+    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
+    parser.add_argument("--preset", default=default_preset,
+                        choices=sorted({*config_class.presets, *config_class.preset_aliases}),
+                        help=f"{preset_help} (default: {default_preset})")
+    if discriminator_file is not None:
+        parser.add_argument("--with-discriminator", action="store_true",
+                            help=f"also convert {discriminator_file} into <output_dir>/discriminator (for fine-tuning)")
+    for name in overrides:
+        options = {**OVERRIDE_OPTIONS[name][1]}
+        if override_help and name in override_help:
+            options["help"] = override_help[name]
+        parser.add_argument("--" + name.replace("_", "-"), **options)
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
+
+
+def config_overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """``{config field: value}`` of the override options `names` given on the command line (options left out, i.e.
+    None, are not overrides). Names of `OVERRIDE_OPTIONS` map to their field, any other to the field of its name."""
+    fields = {name: OVERRIDE_OPTIONS[name][0] if name in OVERRIDE_OPTIONS else name for name in names}
+    return {field: getattr(args, name) for name, field in fields.items() if getattr(args, name) is not None}
+
+
+def save_conversion(args: argparse.Namespace, result: Any) -> Any:
+    """Write what a ``convert_<model>_checkpoint`` returned (the model, or ``(model, discriminator)``) to
+    ``args.output_dir`` with `save_converted`, pushing to ``args.push_to_hub`` when given; returns the model."""
+    model, discriminator = result if isinstance(result, tuple) else (result, None)
+    save_converted(model, args.output_dir, discriminator=discriminator, push_to_hub=args.push_to_hub)
+    return model

@@ -17,7 +17,7 @@ the declaration into widgets. Every model class already lists the inputs `forwar
 - ``"value"`` inputs not at all: a value needs a control the model describes (`Choice`, `Number`, `ClassSubset`,
   `PerClassChoice`),
 - ``"region"`` and ``"seed"`` inputs not at all either: they too need a declared control (`ClassSubset` for a region
-  of picked classes, `Number` for a seed),
+  of picked classes, `RegionPicker` for picked classes and/or a painted region, `Number` for a seed),
 
 and a seed with "n variations". A model changes this with an optional classmethod::
 
@@ -47,8 +47,8 @@ from typing import Any
 INPUT_KINDS = ("instance", "image", "label", "tensor", "value", "region", "seed")
 
 #: Kinds the demo shows only through a declared control, and the controls each accepts.
-CONTROL_KINDS = {"value": ("Choice", "Number", "ClassSubset", "PerClassChoice"), "region": ("ClassSubset",),
-                 "seed": ("Number",)}
+CONTROL_KINDS = {"value": ("Choice", "Number", "ClassSubset", "PerClassChoice"),
+                 "region": ("ClassSubset", "RegionPicker"), "seed": ("Number",)}
 
 __all__ = [
     "CONTROL_KINDS",
@@ -59,6 +59,7 @@ __all__ = [
     "DemoSpec",
     "Number",
     "PerClassChoice",
+    "RegionPicker",
     "ResolvedInput",
     "resolve_demo_inputs",
 ]
@@ -137,7 +138,20 @@ class PerClassChoice:
                                              for c, opts in self.options.items()})
 
 
-Control = Choice | Number | ClassSubset | PerClassChoice
+@dataclass(frozen=True)
+class RegionPicker:
+    """Pick classes and/or paint a region of the label map, for a ``"region"`` input (e.g. OASIS's re-rolled region).
+
+    The demo shows the class multi-select of `ClassSubset` plus a brush canvas that holds the latest result, to paint
+    over what the user sees. The model receives the picked ``list[int]`` when nothing is painted, else a bool mask
+    ``[H, W]`` of the label map's size (the painted pixels plus the picked classes' pixels), and nothing (``None``)
+    when neither is given.
+    """
+
+    default: Sequence[int] = ()
+
+
+Control = Choice | Number | ClassSubset | PerClassChoice | RegionPicker
 
 
 @dataclass(frozen=True)
@@ -148,8 +162,9 @@ class DemoInput:
         label: Widget title.
         info: One-line help under the title.
         required: Generation refuses to run without it (with a message naming the input).
-        control: For ``"value"`` inputs: the control that produces the value (required for them): `Choice`,
-            `Number`, `ClassSubset` or `PerClassChoice`.
+        control: For ``"value"``, ``"region"`` and ``"seed"`` inputs: the control that produces the value (required
+            for them; `CONTROL_KINDS` lists the controls of each kind): `Choice`, `Number`, `ClassSubset`,
+            `PerClassChoice` or `RegionPicker`.
     """
 
     label: str

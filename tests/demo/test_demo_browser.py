@@ -6,6 +6,7 @@ both and sets ``LABELSYNTH_REQUIRE_BROWSER=1``): there a missing browser fails t
 
 import io
 import os
+import re
 import shutil
 import urllib.request
 from collections.abc import Iterator
@@ -80,7 +81,7 @@ def _stroke(page: Any, y: float, x0: float, x1: float) -> tuple[float, float, fl
 
 
 def test_paint_generate_upload_and_errors(browser: Any, tmp_path: Path) -> None:
-    demo = build_demo()
+    demo = build_demo(live=False)  # these flows click "Generate"; live mode is tested in test_demo_live
     try:
         page = _open(browser, demo)
         assert page.locator("#seed").is_visible()  # the built-in model samples z: the seed picks the appearance
@@ -147,7 +148,7 @@ def _lasting_error_badges(page: Any, seconds: float = 5.0) -> int:
 
 
 def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp_path: Path) -> None:
-    demo = build_demo(max_input_pixels=600 * 600)
+    demo = build_demo(max_input_pixels=600 * 600, live=False)
     Image.new("RGB", (700, 700), (9, 9, 9)).save(tmp_path / "big_style.png")
     bad = tmp_path / "bad_label.png"
     bad.write_text("this is not a PNG")
@@ -188,6 +189,27 @@ def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp
         page.click("#generate")
         again, _ = _image(page, "#label_view img")
         assert np.array_equal(again, painted)
+        page.close()
+    finally:
+        demo.close()
+
+
+def test_live_mode_generates_on_a_stroke(browser: Any) -> None:
+    # Live: a stroke alone (no click on "Generate") updates the label view and the result.
+    demo = build_demo(live=True)
+    try:
+        page = _open(browser, demo)
+        _pick_color(page, 26)
+        _stroke(page, 0.2, 0.2, 0.8)  # a car in the sky
+        # Edits may fire while the stroke is drawn; the last one (always_last) shows the whole stroke.
+        seen, src = _image(page, "#label_view img")
+        for _ in range(5):
+            if (seen[:40] == CITY.palette[26]).all(-1).sum() > 200:
+                break
+            seen, src = _image(page, "#label_view img", src)
+        assert (seen[:40] == CITY.palette[26]).all(-1).sum() > 200
+        _image(page, "#result img")
+        assert re.fullmatch(r"Generated 1 image of 256x128: [1-9]\d* ms per image\..*", page.inner_text("#status"))
         page.close()
     finally:
         demo.close()

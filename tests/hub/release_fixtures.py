@@ -2,9 +2,8 @@
 release's exact layout (file and folder names, archive members) holding tiny checkpoints in each family's ORIGINAL
 key layout.
 
-The original-layout writers are the converter tests' own (imported from their files, not copied):
-SPADE ``write_original_checkpoint``, pix2pix ``to_original_generator``, SEAN ``to_original_layout``, CoCosNet
-``write_original_checkpoint``, pix2pixHD ``original_layout``, OASIS ``write_original_checkpoint``; CRN's release files are the tiny TensorFlow bundle of
+The original-layout writers are the converter tests' own, from `tests/original_checkpoints.py` (MobileSPADE's still
+lives in its test file, which is loaded by path); CRN's release files are the tiny TensorFlow bundle of
 ``tests/fixtures/crn_tiny_tf`` (written by TensorFlow from the original graph). Widths are small (ngf 4-8) so the
 whole set is a few MB; everything the release's converter options (the preset) fix -- label channels, generator
 type, number of local enhancers -- is the preset's, everything the converter reads from the weights is tiny.
@@ -24,6 +23,15 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+from original_checkpoints import (
+    pix2pix_original_generator,
+    pix2pixhd_original_layout,
+    sean_original_layout,
+    tiny_oasis_config,
+    write_cocosnet_checkpoint,
+    write_oasis_checkpoint,
+    write_spade_checkpoint,
+)
 
 from labelsynth.hub.releases import RELEASES
 
@@ -35,8 +43,8 @@ __all__ = ["CRN_TINY", "load_test_module", "published_files", "spade_generator_b
 
 @cache
 def load_test_module(relative: str) -> ModuleType:
-    """Import a test file by path (tests/ is not a package); its folder and tests/ go on sys.path for its own
-    imports (``helpers``, ``sean_testing``)."""
+    """Import a test file by path (tests/ is not a package; used for MobileSPADE's writer, not yet in
+    `original_checkpoints`); its folder and tests/ go on sys.path for its own imports (``helpers``)."""
     path = TESTS / relative
     for folder in (str(TESTS), str(path.parent)):
         if folder not in sys.path:
@@ -71,7 +79,7 @@ def spade_generator_bytes(preset: str, workdir: Path, seed: int = 0) -> bytes:
     torch.manual_seed(seed)
     model = SPADEModel(SPADEConfig.for_dataset(preset, ngf=4, spade_hidden_nc=8))
     folder = workdir / f"spade-{preset}-{seed}"
-    load_test_module("models/spade/test_convert_spade.py").write_original_checkpoint(folder, model)
+    write_spade_checkpoint(folder, model)
     return (folder / "latest_net_G.pth").read_bytes()
 
 
@@ -86,7 +94,7 @@ def _pix2pix(workdir: Path) -> bytes:
     from labelsynth import Pix2PixConfig, Pix2PixModel
 
     model = Pix2PixModel(Pix2PixConfig.for_dataset("facades", ngf=4))  # unet_256: 8 levels for 256x256
-    return _saved(load_test_module("models/pix2pix/test_convert_pix2pix.py").to_original_generator(model))
+    return _saved(pix2pix_original_generator(model))
 
 
 def _pix2pixhd(workdir: Path) -> bytes:
@@ -94,8 +102,7 @@ def _pix2pixhd(workdir: Path) -> bytes:
 
     config = Pix2PixHDConfig.for_dataset("cityscapes-1024p", ngf=4, n_downsample_global=2, n_blocks_global=1,
                                          n_blocks_local=1)
-    generator, _ = load_test_module("models/pix2pixhd/test_convert_pix2pixhd.py").original_layout(
-        Pix2PixHDModel(config))
+    generator, _ = pix2pixhd_original_layout(Pix2PixHDModel(config))
     return _saved(generator)
 
 
@@ -103,7 +110,7 @@ def _sean(workdir: Path) -> bytes:
     from labelsynth import SEANConfig, SEANModel
 
     config = SEANConfig.for_dataset("celebamask-hq", ngf=4, spade_hidden_nc=8, style_dim=8, style_encoder_ngf=4)
-    state = load_test_module("models/sean/test_convert_sean.py").to_original_layout(SEANModel(config))
+    state = sean_original_layout(SEANModel(config))
     return tar_gz({"CelebA-HQ_pretrained/latest_net_G.pth": _saved(state)})
 
 
@@ -120,11 +127,10 @@ def _oasis_folder(workdir: Path) -> bytes:
     # Dropbox serves the shared folder as one zip of the per-model zips (each holding <name>/models/best_EMA.pth).
     from labelsynth import OASISModel
 
-    writer = load_test_module("models/oasis/test_convert_oasis.py")
     inner = {}
     for name, preset in (("oasis_ade20k_pretrained", "ade20k"), ("oasis_cityscapes_pretrained", "cityscapes")):
         folder = workdir / name
-        writer.write_original_checkpoint(folder, OASISModel(writer.tiny(preset)))
+        write_oasis_checkpoint(folder, OASISModel(tiny_oasis_config(preset)))
         inner[f"{name}.zip"] = zip_bytes({f"{name}/{p.relative_to(folder).as_posix()}": p.read_bytes()
                                           for p in sorted(folder.rglob("*")) if p.is_file()})
     return zip_bytes(inner)
@@ -143,7 +149,7 @@ def _cocosnet(workdir: Path) -> dict[str, bytes]:
 
     folder = workdir / "cocosnet"
     model = CoCosNetModel(CoCosNetConfig.for_dataset("ade20k", ngf=4, spade_hidden_nc=8))
-    load_test_module("models/cocosnet/test_convert_cocosnet.py").write_original_checkpoint(folder, model)
+    write_cocosnet_checkpoint(folder, model)
     return {name: (folder / name).read_bytes() for name in ("latest_net_G.pth", "latest_net_Corr.pth")}
 
 

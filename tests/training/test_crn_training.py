@@ -72,7 +72,7 @@ def test_help_documents_the_options(capsys) -> None:
         load_script().parse_args(["--help"])
     text = capsys.readouterr().out
     for flag in ("--preset", "--module_channels", "--num_outputs", "--layer_weights", "--vgg_weights",
-                 "--pretrained_model", "--resume_from_checkpoint", "--mixed_precision"):
+                 "--pretrained_model", "--resume_from_checkpoint", "--mixed_precision", "--eval_metrics"):
         assert flag in text
 
 
@@ -80,7 +80,8 @@ def test_script_runs_a_few_steps_on_the_real_samples(tmp_path: Path, cityscapes:
     # A fresh process: Accelerate keeps one precision setting per process.
     command = [sys.executable, str(SCRIPT), "--dataset", cityscapes, "--output_dir", str(tmp_path),
                "--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
-               "--num_outputs", "3", "--train_batch_size", "2", "--mixed_precision", "bf16", *TINY]
+               "--num_outputs", "3", "--train_batch_size", "2", "--mixed_precision", "bf16", "--eval_metrics", "psnr",
+               "--eval_samples", "2", *TINY]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     model = CRNModel.from_pretrained(tmp_path)

@@ -54,7 +54,7 @@ def test_losses_follow_the_paper() -> None:
 def test_help_documents_the_original_options() -> None:
     result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True)
     for flag in ("--netG", "--input_encoding", "--lambda_L1", "--no_dropout", "--test_mode", "--gan_mode",
-                 "--resume_from_checkpoint", "--push_to_hub"):
+                 "--resume_from_checkpoint", "--push_to_hub", "--eval_metrics"):
         assert flag in result.stdout
 
 
@@ -62,7 +62,8 @@ def test_a_few_steps_on_the_cityscapes_samples(tmp_path: Path, cityscapes: str) 
     command = [sys.executable, str(SCRIPT), "--dataset", cityscapes, "--output_dir", str(tmp_path),
                "--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
                "--image_size", "64", "64", "--netG", "unet_128", "--num_downs", "6", "--load_size", "72",
-               "--input_encoding", "one_hot", "--train_batch_size", "2", "--num_validation_images", "2", *TINY]
+               "--input_encoding", "one_hot", "--train_batch_size", "2", "--num_validation_images", "2",
+               "--eval_metrics", "psnr", "--eval_samples", "2", *TINY]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     model = Pix2PixModel.from_pretrained(tmp_path)

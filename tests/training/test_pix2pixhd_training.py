@@ -109,7 +109,8 @@ def test_help_documents_the_pix2pixhd_options(capsys) -> None:
         load_script().parse_args(["--help"])
     text = capsys.readouterr().out
     for flag in ("--pretrained_global", "--fix_global_steps", "--instance_feat", "--label_feat", "--num_d",
-                 "--no_cluster_features", "--lambda_feat", "--resume_from_checkpoint", "--mixed_precision"):
+                 "--no_cluster_features", "--lambda_feat", "--resume_from_checkpoint", "--mixed_precision",
+                 "--eval_metrics"):
         assert flag in text
     defaults = load_script().parse_args(["--dataset", "x", "--output_dir", "y"])
     assert (defaults.generator_lr, defaults.discriminator_lr, defaults.adam_beta1, defaults.gan_mode) == (
@@ -155,7 +156,8 @@ def test_script_runs_local_from_a_global_model_with_fixed_global_steps(cityscape
                "1", "--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
                "--mixed_precision", "bf16", *TINY[:3], "--ngf", "8", "--n_downsample_global", "3",
                "--n_blocks_global", "2", "--ndf", "16", "--num_d", "2", "--report_to", "none",
-               "--train_batch_size", "2", "--max_train_samples", "4", "--num_validation_images", "2"]
+               "--train_batch_size", "2", "--max_train_samples", "4", "--num_validation_images", "2",
+               "--eval_metrics", "psnr", "--eval_samples", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     model = Pix2PixHDModel.from_pretrained(output)

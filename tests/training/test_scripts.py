@@ -1,4 +1,5 @@
-"""What the training scripts share: rows from the data flags, the fixed validation batch, the run's card info."""
+"""What the training scripts share: rows from the data flags, the fixed validation batch, the checks of the
+evaluation flags, the run's card info."""
 
 import argparse
 import shlex
@@ -10,6 +11,8 @@ from labelsynth.data import PairedTransform
 from labelsynth.training.modules import GANTrainingModule
 from labelsynth.training.scripts import (
     add_data_arguments,
+    add_evaluation_arguments,
+    evaluation_fn,
     run_card_info,
     training_rows,
     validation_batch,
@@ -75,3 +78,26 @@ def test_data_flags_feed_the_row_helpers(ade_folder) -> None:
     add_data_arguments(without, "x", validation_split=False)
     with pytest.raises(SystemExit):  # the flag is not offered where validation needs the training rows
         without.parse_args(["--dataset", ade_folder, "--validation_split", "validation"])
+
+
+def test_evaluation_flags_are_checked_at_the_start() -> None:
+    parser = argparse.ArgumentParser()
+    add_evaluation_arguments(parser)
+
+    def check(*argv: str, validation_steps: int = 5):
+        args = parser.parse_args(list(argv))
+        args.seed, args.validation_steps = 0, validation_steps
+        return evaluation_fn(args, rows=[])
+
+    assert check() is None  # no --eval_metrics: nothing to run at validation time
+    assert callable(check("--eval_metrics", " PSNR, ssim "))
+    with pytest.raises(ValueError, match=r"unknown metrics \['foo'\]"):
+        check("--eval_metrics", "psnr,foo")
+    with pytest.raises(ValueError, match="unknown metrics"):
+        check("--eval_metrics", ",")
+    with pytest.raises(ValueError, match="miou needs --segmenter"):
+        check("--eval_metrics", "psnr,miou")
+    with pytest.raises(ValueError, match="--eval_samples must be at least 1"):
+        check("--eval_metrics", "psnr", "--eval_samples", "0")
+    with pytest.raises(ValueError, match="give --validation_steps N"):
+        check("--eval_metrics", "psnr", validation_steps=0)

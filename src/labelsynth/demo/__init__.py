@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..inputs import Choice, ClassSubset, DemoInput, DemoSpec, Number, PerClassChoice
+from ..inputs import Choice, ClassSubset, DemoInput, DemoSpec, Number, PerClassChoice, RegionPicker
 
-__all__ = ["Choice", "ClassSubset", "DemoInput", "DemoSpec", "Number", "PerClassChoice", "build_demo",
+__all__ = ["Choice", "ClassSubset", "DemoInput", "DemoSpec", "Number", "PerClassChoice", "RegionPicker", "build_demo",
            "build_space_demo", "load_pipeline"]
 
 _LAZY = {"build_demo": "app", "load_pipeline": "app", "build_space_demo": "spaces"}

@@ -8,8 +8,16 @@ keeping the exact ids of the map it started from wherever its colour is unchange
 (instance map, style image, exemplar, cluster, ...) become widgets from its ``pipeline_inputs`` and optional
 ``demo_spec`` (`labelsynth.inputs`); nothing here depends on a particular model class.
 
-API (``gradio_client``): ``/generate`` (canvas dict, extra inputs..., seed, variations) and ``/generate_from_file``
-(label file, extra inputs..., seed, variations), both returning ``(gallery, coloured label map, status)``. With a
+API (``gradio_client``): ``/generate`` (canvas dict, extra inputs..., paintings..., seed, variations) and
+``/generate_from_file`` (label file, extra inputs..., paintings..., seed, variations), both returning ``(gallery,
+coloured label map, status)``; the status states the time per image in ms. A `RegionPicker` input ``name`` (e.g.
+OASIS's re-rolled region) has, besides its class picker, a brush canvas ``{name}_painted`` (an ImageEditor value;
+any layer's non-transparent pixels are the region, resized to the label map's size) that shows the latest result.
+
+Live mode: with the "Live" box ticked, every canvas edit generates (the editor's ``input`` event with
+``trigger_mode="always_last"``: while one generation runs, further edits collapse into one more run with the latest
+canvas). It is ticked at start for models that generate an image in at most `LIVE_SECONDS_PER_IMAGE` (timed on the
+first example when the demo is built), e.g. the compressed GauGAN on a CPU. With a
 segmenter (``build_demo(..., segmenter=...)``): ``/generate_from_photo`` (canvas dict or None, photo file, seed,
 variations) -> ``(gallery, coloured label map, status, photo, photo's map, result)``: the canvas (or, when None, the
 photo's segmentation) generated with the photo as style source.
@@ -44,6 +52,7 @@ from ..inputs import (
     DemoSpec,
     Number,
     PerClassChoice,
+    RegionPicker,
     ResolvedInput,
     resolve_demo_inputs,
 )
@@ -58,7 +67,7 @@ from .painting import (
     size_limit_text,
 )
 
-__all__ = ["DEFAULT_CACHE_SECONDS", "DEFAULT_MAX_INPUT_PIXELS", "build_demo", "load_pipeline"]
+__all__ = ["DEFAULT_CACHE_SECONDS", "DEFAULT_MAX_INPUT_PIXELS", "LIVE_SECONDS_PER_IMAGE", "build_demo", "load_pipeline"]
 
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 _QUEUE_SIZE = 16  # requests waiting beyond this are refused with "queue full" instead of piling up
@@ -68,6 +77,10 @@ _MIN_CANVAS_PIXELS = 1024 * 1024
 _CANVAS_SCALE = 4  # ... or this many times the model's pixel count, whichever is larger
 DEFAULT_CACHE_SECONDS = 900
 _SEED_MAX = 2**63 - 1  # torch generators take signed 64-bit seeds
+# Live mode is on at start for models at most this slow per image: an edit then shows its result while it still
+# feels connected to the stroke.
+LIVE_SECONDS_PER_IMAGE = 0.5
+_PAINT_COLOR = "#ff00ff"  # the one brush of a region painting (any colour marks the region; magenta stands out)
 
 
 def load_pipeline(
@@ -188,6 +201,8 @@ class _Demo:
         self.space = self.processor.label_space
         self.size = (self.processor.size["height"], self.processor.size["width"])
         self.inputs = inputs
+        # Each of these also has a brush canvas; its value follows all the input widgets' values in every request.
+        self.painted_inputs = [item for item in inputs if isinstance(item.widget.control, RegionPicker)]
         self.stochastic = spec.stochastic
         self.deterministic_when = spec.deterministic_when
         self.max_variations = max_variations
@@ -234,13 +249,27 @@ class _Demo:
             raise gr.Error(str(err)) from None
 
     # ---------------------------------------------------------------- generation
-    def _extra_inputs(self, values: Sequence[Any], instance_fallback: np.ndarray | str) -> tuple[dict, list[str]]:
-        """Widget values -> pipeline keyword arguments, plus notes for the status line."""
+    def _split_paintings(self, values: Sequence[Any]) -> tuple[list[Any], dict[str, np.ndarray]]:
+        """Widget values followed by one painting per `RegionPicker` input -> (widget values, ``{input name: painted
+        mask}`` for the paintings that hold a painted pixel; bool ``[h, w]`` at the painting's size)."""
+        count = len(self.inputs)
+        masks = {spec.name: _painting_mask(painting)
+                 for spec, painting in zip(self.painted_inputs, values[count:])}
+        return list(values[:count]), {name: mask for name, mask in masks.items() if mask is not None}
+
+    def _extra_inputs(self, values: Sequence[Any], instance_fallback: np.ndarray | str,
+                      ids: np.ndarray | None = None) -> tuple[dict, list[str]]:
+        """Widget values, then one painting per `RegionPicker` input -> pipeline keyword arguments, plus notes for
+        the status line. `ids` (``[H, W]``, the label map generated from) is needed when a painting holds a region:
+        it becomes a mask of that size (painted pixels or pixels of the picked classes)."""
+        values, masks = self._split_paintings(values)
         kwargs: dict[str, Any] = {}
         notes = []
         for spec, value in zip(self.inputs, values):
             widget = spec.widget
-            if spec.kind in ("instance", "label") and value:
+            if spec.kind == "instance" and isinstance(value, np.ndarray):  # decoded with a painted region's ids
+                kwargs[spec.name] = value
+            elif spec.kind in ("instance", "label") and value:
                 _open_checked(value, widget.label.lower(), self.max_input_pixels)
                 kwargs[spec.name] = value
             elif spec.kind == "image" and value:
@@ -250,14 +279,29 @@ class _Demo:
                 kwargs[spec.name] = _control_value(widget.control, value, self.space)
             elif spec.kind == "instance":
                 kwargs[spec.name] = instance_fallback
+                # The file's label map itself (its path, or its decoded ids for a painted region), or the canvas's.
+                label_itself = isinstance(instance_fallback, str) or (ids is not None and instance_fallback is ids)
                 notes.append("instance map: the class regions of the label map (no instance map uploaded)"
-                             if isinstance(instance_fallback, str) else
+                             if label_itself else
                              "instance map: the example's instances, one per class for painted regions")
             elif widget.required:
                 raise gr.Error(f"this model needs the input '{widget.label}'; add it and generate again")
-        regions = [kwargs[s.name] for s in self.inputs if s.kind == "region" and kwargs.get(s.name) is not None]
-        if regions:
-            notes.append("re-rolled: " + ", ".join(f"{c} {_class_name(self.space, c)}" for r in regions for c in r))
+        rerolled = []
+        for spec in self.inputs:
+            if spec.kind != "region" or (kwargs.get(spec.name) is None and spec.name not in masks):
+                continue
+            classes = kwargs.get(spec.name) or []
+            described = ", ".join(f"{c} {_class_name(self.space, c)}" for c in classes)
+            if spec.name in masks:
+                inside = np.isin(ids, classes)
+                if classes and not inside.any():  # as the pipeline refuses classes alone
+                    raise gr.Error(f"{spec.name}: classes {classes} do not occur in the label map; nothing would "
+                                   "change for them: pick classes of the map or only paint the region")
+                kwargs[spec.name] = _resize_mask(masks[spec.name], ids.shape) | inside
+                described = "painted region" + (" + " + described if described else "")
+            rerolled.append(described)
+        if rerolled:
+            notes.append("re-rolled: " + ", ".join(rerolled))
         elif any(s.kind == "region" for s in self.inputs):  # a region's seed without a region: nothing to seed
             kwargs = {k: v for k, v in kwargs.items() if not any(s.name == k and s.kind == "seed" for s in self.inputs)}
         return kwargs, notes
@@ -290,8 +334,9 @@ class _Demo:
         seconds = time.perf_counter() - start
         gallery = [(image, f"seed {seed + i}" if seeded else "result") for i, image in enumerate(images)]
         colored = PIL.Image.fromarray(self.space.colorize(shown))
-        status = f"Generated {count} image{'s' * (count > 1)} of {images[0].width}x{images[0].height} in " \
-                 f"{seconds:.1f} s."
+        status = f"Generated {count} image{'s' * (count > 1)} of {images[0].width}x{images[0].height}: " \
+                 f"{1000 * seconds / count:.0f} ms per image" + (f" ({1000 * seconds:.0f} ms in all)." if count > 1
+                                                                 else ".")
         if notes:
             status += " " + "; ".join(n[0].upper() + n[1:] for n in notes) + "."
         return gallery, colored, status
@@ -301,16 +346,49 @@ class _Demo:
         ref_label = reference.get("label") if reference else None
         ids = self.decode_canvas(editor, ref_label)
         instance = painted_instance_map(ids, ref_label, reference.get("instance") if reference else None)
-        kwargs, notes = self._extra_inputs(values, instance)
+        kwargs, notes = self._extra_inputs(values, instance, ids)
         return self.generate(ids, kwargs, seed, variations, notes)
+
+    def live_from_canvas(self, live: bool, editor: dict[str, Any] | None, reference: dict[str, np.ndarray] | None,
+                         *rest: Any):
+        """`from_canvas` on a canvas edit while live mode is on; nothing (outputs kept) while it is off."""
+        if not live:
+            return gr.skip(), gr.skip(), gr.skip()
+        return self.from_canvas(editor, reference, *rest)
+
+    def seconds_per_image(self, editor: dict[str, Any], reference: dict[str, np.ndarray] | None) -> float | None:
+        """Time of one generation of `editor` with default inputs (after a first, warm-up run, which builds cached
+        weights); None when that needs an input the user has to give, or when the warm-up alone shows the model too
+        slow for live mode."""
+        values = [None] * (len(self.inputs) + len(self.painted_inputs))
+        try:
+            start = time.perf_counter()
+            self.from_canvas(editor, reference, *values, 0, 1)
+            if time.perf_counter() - start > 4 * LIVE_SECONDS_PER_IMAGE:
+                return None
+            start = time.perf_counter()
+            self.from_canvas(editor, reference, *values, 0, 1)
+        except gr.Error:
+            return None
+        return time.perf_counter() - start
 
     def from_file(self, label_path: str | None, *rest: Any):
         *values, seed, variations = rest
         if not label_path:
             raise gr.Error("no label map uploaded: upload an index or colour PNG first")
         _open_checked(label_path, "label map", self.max_input_pixels)
-        kwargs, notes = self._extra_inputs(values, label_path)
-        return self.generate(label_path, kwargs, seed, variations, notes)
+        if not self._split_paintings(values)[1]:
+            kwargs, notes = self._extra_inputs(values, label_path)
+            return self.generate(label_path, kwargs, seed, variations, notes)
+        # A painted region is drawn over a result, i.e. at the model's size: generate from the decoded ids (and
+        # instance ids), so that the region and the label map have one size.
+        count = len(self.inputs)
+        instance_path = next((v for s, v in zip(self.inputs, values[:count]) if s.kind == "instance" and v), None)
+        ids, instance = self.decode_file(label_path, instance_path)
+        values = [instance if s.kind == "instance" and v else v for s, v in zip(self.inputs, values[:count])] \
+            + list(values[count:])
+        kwargs, notes = self._extra_inputs(values, ids, ids)
+        return self.generate(ids, kwargs, seed, variations, notes)
 
     def load_upload(self, label_path: str | None, instance_path: str | None):
         """Put an uploaded label map on the canvas; it (and its instance map) becomes the canvas reference."""
@@ -383,16 +461,62 @@ class _PhotoFlow:
         return gallery, colored, status, photo, colored, gallery[0][0]
 
 
-def _named(fn: Any, names: Sequence[str]) -> Any:
-    """`fn(*args)` with a signature naming its parameters, so the API page and gradio_client show real names."""
+def _named(fn: Any, names: Sequence[str], optional_from: int | None = None) -> Any:
+    """`fn(*args)` with a signature naming its parameters, so the API page and gradio_client show real names.
+    Parameters from index `optional_from` on default to None (optional in gradio_client, unless their component's
+    initial value is the default)."""
 
     def wrapper(*args: Any) -> Any:
         return fn(*args)
 
+    optional_from = len(names) if optional_from is None else optional_from
     wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                           default=None if i >= optional_from else inspect.Parameter.empty)
+         for i, n in enumerate(names)]
     )
     return wrapper
+
+
+def _under_paintings(gallery: list | None, *paintings: dict[str, Any] | None) -> Any:
+    """The paintings' values with the gallery's first image as their background and their strokes kept."""
+    if not gallery:
+        return gr.skip() if len(paintings) == 1 else (gr.skip(),) * len(paintings)
+    image = gallery[0][0]
+    values = [{"background": image, "layers": (painting or {}).get("layers") or [], "composite": None}
+              for painting in paintings]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _painting_mask(editor: dict[str, Any] | None) -> np.ndarray | None:
+    """The painted pixels of a painting canvas's value (``{"background", "layers", "composite"}``), bool ``[h, w]``
+    at the painting's size, or None when nothing is painted: pixels where any layer is not transparent (layers
+    without alpha: not black), or, without layers, where the composite differs from the background."""
+    if not editor:
+        return None
+    layers = [np.asarray(layer) for layer in editor.get("layers") or [] if layer is not None]
+    if layers:
+        masks = [layer[..., 3] > 0 if layer.ndim == 3 and layer.shape[-1] == 4 else
+                 (layer.any(-1) if layer.ndim == 3 else layer != 0) for layer in layers]
+        mask = masks[0]
+        for other in masks[1:]:
+            mask = mask | _resize_mask(other, mask.shape)
+    else:
+        composite, background = editor.get("composite"), editor.get("background")
+        if composite is None or background is None:
+            return None
+        composite = PIL.Image.fromarray(np.asarray(composite)).convert("RGB")
+        background = PIL.Image.fromarray(np.asarray(background)).convert("RGB")
+        mask = (np.asarray(composite) != np.asarray(background.resize(composite.size, PIL.Image.NEAREST))).any(-1)
+    return mask if mask.any() else None
+
+
+def _resize_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Bool ``[h, w]`` -> bool `shape` (``(H, W)``), nearest neighbour (a painting of another size than the map)."""
+    if mask.shape == tuple(shape):
+        return mask
+    resized = PIL.Image.fromarray(mask.astype(np.uint8) * 255).resize((shape[1], shape[0]), PIL.Image.NEAREST)
+    return np.asarray(resized) > 0
 
 
 def _class_name(space: Any, class_id: int) -> str:
@@ -407,7 +531,7 @@ def _per_class_key(class_id: int, index: int) -> str:
 def _control_value(control: Any, value: Any, space: Any) -> Any:
     if isinstance(control, Number):
         return int(value) if control.integer else float(value)
-    if isinstance(control, ClassSubset):
+    if isinstance(control, (ClassSubset, RegionPicker)):  # a RegionPicker's painting is added by `_extra_inputs`
         return [int(v) for v in value] or None
     if isinstance(control, PerClassChoice):
         chosen: dict[int, Any] = {}
@@ -431,7 +555,7 @@ def _control_widget(spec: ResolvedInput, space: Any) -> gr.components.Component:
         return gr.Dropdown(choices=list(control.options), value=control.default, **common)
     if isinstance(control, Number):
         return gr.Slider(control.minimum, control.maximum, value=control.default, step=control.step, **common)
-    if isinstance(control, ClassSubset):
+    if isinstance(control, (ClassSubset, RegionPicker)):
         return gr.Dropdown(choices=[(f"{i} {n}", i) for i, n in enumerate(space.names)], value=list(control.default),
                            multiselect=True, **common)
     if isinstance(control, PerClassChoice):
@@ -468,6 +592,7 @@ def build_demo(
     cache_seconds: int = DEFAULT_CACHE_SECONDS,
     base_model: str | None = None,
     segmenter: Any = None,
+    live: bool | None = None,
 ) -> gr.Blocks:
     """Build the Gradio demo of a labelsynth model.
 
@@ -494,6 +619,8 @@ def build_demo(
             (`labelsynth.segmentation.load_segmenter`) whose map of an uploaded photo goes on the canvas; generating
             takes the photo as style source (SPADE-VAE / SEAN / CoCosNet; other GANs raise a ValueError). On the
             diffusion page the photo's map replaces the label map and generating runs img2img from the photo.
+        live: Whether the "Live" box (generate on every canvas edit) starts ticked; None: when a generation of the
+            first example takes at most `LIVE_SECONDS_PER_IMAGE` (timed here, after a warm-up run).
 
     Returns:
         The `gr.Blocks` (queued: one generation at a time, at most 16 waiting); call ``.launch()`` on it.
@@ -537,6 +664,9 @@ def build_demo(
                                                str(examples[0].instance) if examples[0].instance else None)
         reference = {"label": ids, "instance": instance if instance is not None else ids}
         initial_canvas = demo_logic.canvas_value(ids)
+    if live is None:
+        seconds = demo_logic.seconds_per_image(initial_canvas, reference) if initial_canvas is not None else None
+        live = seconds is not None and seconds <= LIVE_SECONDS_PER_IMAGE
     brushes = demo_logic.brushes
     colors = [b.color for b in brushes]
     # Start with the brush of the example's largest class (the first brush, often "unlabeled", is rarely wanted).
@@ -567,9 +697,22 @@ def build_demo(
                 )
                 editor.max_pixels = demo_logic.max_canvas_pixels
                 widgets: dict[str, gr.components.Component] = {}
+                paintings: list[gr.ImageEditor] = []
                 for item in inputs:
                     if item.kind != "instance":
                         widgets[item.name] = _input_widget(item, space, max_input_pixels)
+                    if isinstance(item.widget.control, RegionPicker):
+                        # Shows the latest result (set after each generation) for the user to paint over.
+                        painting = _CheckedImageEditor(
+                            type="numpy", image_mode="RGBA", format="png", layers=False,
+                            canvas_size=(size[1], size[0]), fixed_canvas=True, sources=(), transforms=(),
+                            brush=gr.Brush(colors=[_PAINT_COLOR], default_color=_PAINT_COLOR, color_mode="fixed",
+                                           default_size=max(2, min(size) // 20)),
+                            eraser=gr.Eraser(), label="Paint the region to re-roll (over the latest result)",
+                            elem_id=f"paint-{item.name}", interactive=True,
+                        )
+                        painting.max_pixels = demo_logic.max_canvas_pixels
+                        paintings.append(painting)
                 # Controls that can make a request deterministic (deterministic_when) show/hide the seed.
                 switches = [item for item in inputs if item.name in spec.deterministic_when]
                 seeded = demo_logic.seeded({i.name: getattr(i.widget.control, "default", None) for i in switches})
@@ -579,7 +722,10 @@ def build_demo(
                     variations = gr.Slider(1, max_variations, value=1, step=1, label="Variations",
                                            info="images with seeds seed, seed+1, ...", visible=seeded,
                                            elem_id="variations")
-                generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                with gr.Row():
+                    generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
+                    live_box = gr.Checkbox(value=live, label="Live", info="generate on every edit", elem_id="live",
+                                           scale=1)
                 with gr.Accordion("Upload a label map (it is also put on the canvas)", open=True):
                     label_file = gr.File(label="Label map: index PNG of ids or colour PNG in the palette",
                                          file_types=["image"], type="filepath", elem_id="label_file")
@@ -641,12 +787,19 @@ def build_demo(
         for item in switches:
             widgets[item.name].change(show_seed, [widgets[i.name] for i in switches], [seed, variations],
                                       api_visibility="private")
-        names = [item.name for item in inputs]
+        # Widget values, then the paintings of the RegionPicker inputs (`_Demo._extra_inputs` splits them off).
+        names = [item.name for item in inputs] + [f"{item.name}_painted" for item in demo_logic.painted_inputs]
+        request_inputs = [*widget_list, *paintings]
+        # The paintings (empty at start) are optional in gradio_client; seed and variations keep their widgets' start
+        # values as defaults.
+        optional = len(inputs) if paintings else None
         generated = [
-            generate.click(_named(demo_logic.from_canvas, ["canvas", "reference", *names, "seed", "variations"]),
-                           [editor, reference_state, *widget_list, seed, variations], outputs, api_name="generate"),
-            from_file.click(_named(demo_logic.from_file, ["label_map", *names, "seed", "variations"]),
-                            [label_file, *widget_list, seed, variations], outputs, api_name="generate_from_file"),
+            generate.click(_named(demo_logic.from_canvas, ["canvas", "reference", *names, "seed", "variations"],
+                                  None if optional is None else 2 + optional),
+                           [editor, reference_state, *request_inputs, seed, variations], outputs, api_name="generate"),
+            from_file.click(_named(demo_logic.from_file, ["label_map", *names, "seed", "variations"],
+                                   None if optional is None else 1 + optional),
+                            [label_file, *request_inputs, seed, variations], outputs, api_name="generate_from_file"),
         ]
         if photo_flow is not None:
             # A failed upload leaves the canvas as it was (the canvas is an output of success only).
@@ -658,7 +811,14 @@ def build_demo(
                 _named(photo_flow.generate, ["canvas", "photo", "seed", "variations"]),
                 [editor, photo_file, seed, variations], [*outputs, photo_view, photo_map, photo_result],
                 api_name="generate_from_photo"))
+        # Live mode: edits while a generation runs collapse into one more run with the latest canvas.
+        generated.append(editor.input(demo_logic.live_from_canvas,
+                                       [live_box, editor, reference_state, *request_inputs, seed, variations], outputs,
+                                       trigger_mode="always_last", show_progress="hidden", api_visibility="private"))
         for event in generated:
             event.failure(clear_outputs, None, outputs, queue=False, show_progress="hidden", api_visibility="private")
+            if paintings:  # paint over what the user sees: the first result, under the strokes painted so far
+                event.success(_under_paintings, [result, *paintings], paintings, queue=False, show_progress="hidden",
+                              api_visibility="private")
     demo.queue(max_size=_QUEUE_SIZE, default_concurrency_limit=1)
     return demo

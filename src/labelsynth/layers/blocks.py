@@ -11,6 +11,7 @@ from torch import nn
 
 from .inference_cache import cached_derivation, tensor_versions
 from .normalization import SPADE, SemanticLayout
+from .small_ops import small_op_threads
 from .spectral_norm import spectral_norm
 from .winograd import PreparedConv2d
 
@@ -100,13 +101,23 @@ class SPADEResnetBlock(nn.Module):
         if isinstance(seg, SemanticLayout):  # the fast inference path
             def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
                 return inference_conv(module, inp)
+
+            def act(inp: torch.Tensor) -> torch.Tensor:
+                with small_op_threads(inp.numel(), inp.device):  # see `labelsynth.layers.small_ops`
+                    return F.leaky_relu(inp, 0.2)
         else:
             def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
                 return module(inp)
+
+            def act(inp: torch.Tensor) -> torch.Tensor:
+                return F.leaky_relu(inp, 0.2)
         # The shortcut's norm runs first, as in the originals (it matters for SEAN's per-call noise draws).
         x_s = conv(self.conv_s, self.norm_s(x, seg, **norm_kwargs)) if self.learned_shortcut else x
-        dx = conv(self.conv_0, F.leaky_relu(self.norm_0(x, seg, **norm_kwargs), 0.2))
-        dx = conv(self.conv_1, F.leaky_relu(self.norm_1(dx, seg, **norm_kwargs), 0.2))
+        dx = conv(self.conv_0, act(self.norm_0(x, seg, **norm_kwargs)))
+        dx = conv(self.conv_1, act(self.norm_1(dx, seg, **norm_kwargs)))
+        if isinstance(seg, SemanticLayout):
+            with small_op_threads(dx.numel(), dx.device):
+                return x_s + dx
         return x_s + dx
 
 

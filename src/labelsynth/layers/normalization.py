@@ -21,6 +21,7 @@ Two implementations give the same numbers (max abs difference ~1e-6 in float32):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .inference_cache import tensor_versions
+from .small_ops import single_threaded, small_op_threads
 
 PARAM_FREE_NORMS = ("batch", "syncbatch", "instance", "positional", "none")
 PADDING_MODES = ("zeros", "reflect")
@@ -108,7 +110,10 @@ class SemanticLayout:
     def level(self, size: tuple[int, int]) -> LayoutLevel:
         size = (int(size[0]), int(size[1]))
         if size not in self._levels:
-            self._levels[size] = self._build_level(size)
+            # ~70 small index operations per level (~2 ms in all on one thread): kept off the thread pool, see
+            # `labelsynth.layers.small_ops`; on CUDA the count does not matter.
+            with single_threaded() if self._full_keys.device.type == "cpu" else contextlib.nullcontext():
+                self._levels[size] = self._build_level(size)
         return self._levels[size]
 
     def dense(self, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -187,6 +192,28 @@ class _FastTables:
     gamma_beta_bias: torch.Tensor  # [2C] float32, 1 added to the gamma half
     norm_scale: torch.Tensor | None  # [C] float32: eval BatchNorm as x * norm_scale + norm_shift, or None
     norm_shift: torch.Tensor | None
+    fused: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # see `_fused_tables`, made on first use
+
+
+def _fused_tables(tables: _FastTables) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`(constant [num_keys, 2C], weight [k*k*hidden, 2C], bias [2C])` with the norm folded in: a pixel's
+    `(scale | shift)` row is `constant[key]` inside a region and `patches @ weight + bias` at a boundary.
+
+    One table and one matrix product for both halves (instead of separate scale and shift lookups plus a folding
+    pass per boundary) keeps the fast path to a few large operations: each costs a parallel region, and on a loaded
+    CPU many small regions are what makes the fast path lose (issue 17). The weight is in the activation dtype, the
+    bias in float32; kept on `tables` so the SPADE layers' cached tables fold once."""
+    if tables.fused is None:
+        weight, bias = tables.gamma_beta_weight.float(), tables.gamma_beta_bias
+        if tables.norm_scale is not None:
+            # scale = (1 + gamma) * s and shift = beta + (1 + gamma) * t are linear in the hidden features
+            gamma_w, beta_w = weight.chunk(2, dim=1)
+            gamma_b, beta_b = bias.chunk(2)
+            weight = torch.cat([gamma_w * tables.norm_scale, beta_w + gamma_w * tables.norm_shift], dim=1)
+            bias = torch.cat([gamma_b * tables.norm_scale, beta_b + gamma_b * tables.norm_shift])
+        constant = torch.cat([tables.constant_scale, tables.constant_shift], dim=1).contiguous()
+        tables.fused = (constant, weight.to(tables.gamma_beta_weight.dtype).contiguous(), bias.contiguous())
+    return tables.fused
 
 
 class SPADE(nn.Module):
@@ -227,7 +254,8 @@ class SPADE(nn.Module):
     def forward(self, x: torch.Tensor, segmap: torch.Tensor | SemanticLayout) -> torch.Tensor:
         if isinstance(segmap, SemanticLayout):
             scale, shift, norm_folded = self.fast_modulation(segmap, tuple(x.shape[-2:]), x.dtype)
-            return torch.addcmul(shift, x if norm_folded else self.param_free_norm(x), scale)
+            with small_op_threads(2 * x.numel(), x.device):
+                return torch.addcmul(shift, x if norm_folded else self.param_free_norm(x), scale)
         gamma, beta = self.modulation(segmap, tuple(x.shape[-2:]))
         return self.param_free_norm(x) * (1 + gamma) + beta
 
@@ -240,7 +268,8 @@ class SPADE(nn.Module):
     @torch.no_grad()
     def fast_modulation(self, layout: SemanticLayout, size: tuple[int, int], dtype: torch.dtype = torch.float32
                         ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Fast path (inference only): per-pixel `scale, shift` (each `[B, C, H, W]`, channels-last memory layout).
+        """Fast path (inference only): per-pixel `scale, shift`, each `[B, C, H, W]`: the two halves of one
+        pixel-major `[B, H, W, 2C]` buffer (channels-last order, so element-wise ops keep channels-last outputs).
 
         When the parameter-free norm is an eval-mode BatchNorm it is folded in (`norm_folded=True`) and
         `x * scale + shift` is the layer output; otherwise `norm(x) * scale + shift` is, with `scale = 1 + gamma` and
@@ -254,22 +283,27 @@ class SPADE(nn.Module):
         h, w = size
         b = level.keys.numel() // (h * w)
 
-        scale = F.embedding(level.keys, tables.constant_scale)  # [B*h*w, C]
-        shift = F.embedding(level.keys, tables.constant_shift)
+        constant, weight, bias = _fused_tables(tables)
+        # Gathers and element-wise passes with little work run on one thread (`labelsynth.layers.small_ops`); the
+        # matrix product always has work for every thread.
+        device, hidden_nc = level.keys.device, tables.embedding.shape[1]
+        with small_op_threads(level.keys.numel() * constant.shape[1], device):
+            modulation = F.embedding(level.keys, constant)  # [B*h*w, 2C]: (scale | shift) of every pixel
         if level.boundary.numel():
-            hidden = torch.relu_(F.embedding_bag(level.bag_indices, tables.embedding, mode="sum"))  # [M, hidden]
-            hidden = F.pad(hidden, (0, 0, 0, 1))  # row M: zeros, for out-of-image neighbours
-            patches = hidden[level.patch_indices].flatten(1).to(dtype)  # [N, k*k*hidden]
-            gamma_beta = torch.mm(patches, tables.gamma_beta_weight).float() + tables.gamma_beta_bias
-            gamma_plus_one, beta = gamma_beta.chunk(2, dim=1)
-            if tables.norm_scale is not None:
-                gamma_plus_one, beta = gamma_plus_one * tables.norm_scale, torch.addcmul(beta, gamma_plus_one,
-                                                                                        tables.norm_shift)
-            scale[level.boundary] = gamma_plus_one.to(dtype)
-            shift[level.boundary] = beta.to(dtype)
-        # [B*h*w, C] rows are pixels: as [B, C, h, w] this is the channels-last layout, no copy needed.
-        return (scale.view(b, h, w, -1).permute(0, 3, 1, 2), shift.view(b, h, w, -1).permute(0, 3, 1, 2),
-                tables.norm_scale is not None)
+            with small_op_threads(level.bag_indices.shape[0] * hidden_nc, device):
+                hidden = torch.relu_(F.embedding_bag(level.bag_indices, tables.embedding, mode="sum"))  # [M, hidden]
+                hidden = F.pad(hidden, (0, 0, 0, 1))  # row M: zeros, for out-of-image neighbours
+            with small_op_threads(level.patch_indices.numel() * hidden_nc, device):
+                patches = hidden[level.patch_indices].flatten(1).to(dtype)  # [N, k*k*hidden]
+            # The bias is added after the product (in float32, as the tables are built), not fused in by addmm:
+            # addmm's results varied with the batch's boundary-pixel count, which made an image depend on its
+            # batch (tests/metrics: evaluation independent of the batch size).
+            gamma_beta = (torch.mm(patches, weight).float() + bias).to(dtype)
+            with small_op_threads(gamma_beta.numel(), device):
+                modulation[level.boundary] = gamma_beta
+        # [B*h*w, 2C] rows are pixels: as [B, C, h, w] each half is a channels-last view, no copy needed.
+        scale, shift = modulation.view(b, h, w, -1).permute(0, 3, 1, 2).chunk(2, dim=1)
+        return scale, shift, tables.norm_scale is not None
 
     def _tables(self, layout: SemanticLayout, dtype: torch.dtype) -> _FastTables:
         """Weights rearranged for the fast path; rebuilt only when a weight or statistic changes (tensor versions)."""

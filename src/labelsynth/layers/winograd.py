@@ -8,8 +8,10 @@ each 4x4 output tile from the 6x6 input tile around it with 36 products instead 
 Summed over input channels, the elementwise products become 36 matrix products `[tiles, C_in] @ [C_in, C_out]`,
 one per tile position, so the large layers run with 4x fewer multiply-adds. The input and output transforms cost
 memory traffic proportional to C_in + C_out, which is why `winograd_pays` leaves thin layers at high resolution to
-the direct convolution; the matrix products run as 1x1 convolutions (oneDNN reaches a higher share of peak on them
-than `torch.bmm`).
+the direct convolution. The whole convolution is six tensor operations (tile gather, input transform as one matrix
+product with `B^T (x) B^T`, the 36 products as one batched product, output transform, interleave): a version with
+hundreds of small element-wise passes ran as fast on an idle CPU but 2-3x slower on a loaded one, where every
+parallel region waits for its slowest thread (`benchmarks/bench_spade_inference.py --background-load`).
 
 Accuracy: the interpolation points 0, +-1, +-1/2 (Barabasz et al., "Error analysis and improving the accuracy of
 Winograd convolution", 2020) keep every entry of B and A a small power-of-two fraction; the float32 error of one
@@ -22,51 +24,44 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .small_ops import small_op_threads
+
 __all__ = ["PreparedConv2d", "set_winograd_enabled", "winograd_conv3x3", "winograd_pays", "winograd_weight"]
 
 _TILE = 4  # output tile m; the input tile is m + 2 = 6
-# G (6x3) of F(4, 3) with points 0, 1, -1, 1/2, -1/2 and infinity; B^T and A^T are applied in factored form by
-# `_input_transform` and `_output_transform`.
+# G (6x3) of F(4, 3) with points 0, 1, -1, 1/2, -1/2 and infinity, and the matching B^T (6x6) and A^T (4x6).
 _G = ((4.0, 0.0, 0.0),
       (2 / 3, 2 / 3, 2 / 3),
       (2 / 3, -2 / 3, 2 / 3),
       (-8 / 3, -4 / 3, -2 / 3),
       (-8 / 3, 4 / 3, -2 / 3),
       (0.0, 0.0, 1.0))
+_BT = ((1 / 4, 0.0, -5 / 4, 0.0, 1.0, 0.0),
+       (0.0, -1 / 4, -1 / 4, 1.0, 1.0, 0.0),
+       (0.0, 1 / 4, -1 / 4, -1.0, 1.0, 0.0),
+       (0.0, -1 / 2, -1.0, 1 / 2, 1.0, 0.0),
+       (0.0, 1 / 2, -1.0, -1 / 2, 1.0, 0.0),
+       (0.0, 1 / 4, 0.0, -5 / 4, 0.0, 1.0))
+_AT = ((1.0, 1.0, 1.0, 1.0, 1.0, 0.0),
+       (0.0, 1.0, -1.0, 1 / 2, -1 / 2, 0.0),
+       (0.0, 1.0, 1.0, 1 / 4, 1 / 4, 0.0),
+       (0.0, 1.0, -1.0, 1 / 8, -1 / 8, 1.0))
 # A^T's column 1 is all ones: a bias added to the products of tile position (1, 1) reaches every output pixel once.
 _BIAS_POSITION = 1 * 6 + 1
-_MIN_TILES_FOR_ONEDNN = 256  # below this many tiles oneDNN falls back to a slow path for 1x1 convs; use torch.mm
+_TRANSFORMS: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _input_transform(d: list[torch.Tensor], out: list[torch.Tensor]) -> None:
-    """`out = B^T d` along one axis (d: the 6 taps of a tile), with B^T =
-
-        [[1/4, 0, -5/4, 0, 1, 0], [0, -1/4, -1/4, 1, 1, 0], [0, 1/4, -1/4, -1, 1, 0],
-         [0, -1/2, -1, 1/2, 1, 0], [0, 1/2, -1, -1/2, 1, 0], [0, 1/4, 0, -5/4, 0, 1]]
-
-    evaluated with shared partial sums (12 passes instead of 16)."""
-    torch.add(d[4], d[0], alpha=0.25, out=out[0]).add_(d[2], alpha=-1.25)
-    a, b = torch.add(d[4], d[2], alpha=-0.25), torch.add(d[3], d[1], alpha=-0.25)
-    torch.add(a, b, out=out[1])
-    torch.sub(a, b, out=out[2])
-    c, e = torch.sub(d[4], d[2]), torch.sub(d[3], d[1])
-    torch.add(c, e, alpha=0.5, out=out[3])
-    torch.add(c, e, alpha=-0.5, out=out[4])
-    torch.add(d[5], d[1], alpha=0.25, out=out[5]).add_(d[3], alpha=-1.25)
-
-
-def _output_transform(m: list[torch.Tensor], out: list[torch.Tensor]) -> None:
-    """`out = A^T m` along one axis (m: the 6 products of a tile row or column), with A^T =
-
-        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 1/2, -1/2, 0], [0, 1, 1, 1/4, 1/4, 0], [0, 1, -1, 1/8, -1/8, 1]]
-
-    evaluated with shared partial sums (10 passes instead of 14)."""
-    p, q = torch.add(m[1], m[2]), torch.sub(m[1], m[2])
-    s, t = torch.add(m[3], m[4]), torch.sub(m[3], m[4])
-    torch.add(m[0], p, out=out[0]).add_(s)
-    torch.add(q, t, alpha=0.5, out=out[1])
-    torch.add(p, s, alpha=0.25, out=out[2])
-    torch.add(m[5], q, out=out[3]).add_(t, alpha=0.125)
+def _tile_transforms(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`B^T (x) B^T` `[36, 36]` and `A^T (x) A^T` `[16, 36]` (Kronecker products): the 2-D input and output
+    transforms of a tile flattened row-major, each one matrix product. Entries are products of small powers of two
+    (and 5/4), exact in every float dtype."""
+    key = (dtype, device)
+    if key not in _TRANSFORMS:
+        bt = torch.tensor(_BT, dtype=torch.float64)
+        at = torch.tensor(_AT, dtype=torch.float64)
+        _TRANSFORMS[key] = (torch.kron(bt, bt).to(dtype=dtype, device=device),
+                            torch.kron(at, at).to(dtype=dtype, device=device))
+    return _TRANSFORMS[key]
 
 
 def winograd_pays(in_channels: int, out_channels: int, height: int, width: int) -> bool:
@@ -75,9 +70,10 @@ def winograd_pays(in_channels: int, out_channels: int, height: int, width: int) 
     The saving grows with C_in * C_out, the transforms' cost with C_in + C_out (per pixel), and small layers pay the
     fixed cost of ~250 tensor operations. Measured on 2 AMD EPYC cores (`benchmarks/bench_winograd.py`): 416 -> 416
     and 512 -> 512 at 64x64 run 2.2x and 2.4x faster, 128 -> 1024 at 64x64 1.9x, 1024 -> 1024 at 16x16 1.9x;
-    128 -> 128 at 256x256 (0.75x) and 128 -> 2048 at 16x16 (0.7x) stay direct.
+    128 -> 128 at 256x256 (0.75x) and 128 -> 2048 at 16x16 (0.7x) stay direct. 256 -> 128 at 128x128 is a toss-up
+    (1.1x with AVX2 only, 0.67x with AVX-512, whose direct convolutions run ~2x faster; 2 Xeon cores) and stays direct.
     """
-    return (in_channels * out_channels >= 80 * (in_channels + out_channels)
+    return (in_channels * out_channels >= 100 * (in_channels + out_channels)
             and in_channels * out_channels * height * width >= 2 ** 27)
 
 
@@ -117,40 +113,31 @@ def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor, bias: to
     extra_h, extra_w = tiles_h * m - h, tiles_w * m - w
     if padding or extra_h or extra_w:
         x = F.pad(x, (padding, padding + extra_w, padding, padding + extra_h))
-    pixels = x.permute(0, 2, 3, 1)  # [B, H + 2, W + 2, C]; a view when x is channels-last
-    dtype, device = x.dtype, x.device
-
-    # Input transform B^T d B: along the rows (tap k of tile t is row m * t + k), then along the columns.
-    rows = torch.empty(n, b, tiles_h, pixels.shape[2], c, dtype=dtype, device=device)
-    _input_transform([pixels[:, k:k + m * tiles_h:m] for k in range(n)], list(rows))
-    transformed = torch.empty(n, n, b, tiles_h, tiles_w, c, dtype=dtype, device=device)
-    for i in range(n):
-        _input_transform([rows[i][:, :, k:k + m * tiles_w:m] for k in range(n)], list(transformed[i]))
-    del rows
-
-    # One matrix product [tiles, C_in] @ [C_in, C_out] per tile position.
+    pixels = x.permute(0, 2, 3, 1).contiguous()  # [B, H + 2, W + 2, C]; no copy when x is channels-last
+    input_transform, output_transform = _tile_transforms(x.dtype, x.device)
     num_tiles = b * tiles_h * tiles_w
-    transformed = transformed.view(n * n, num_tiles, c)
-    products = []
-    for q in range(n * n):
-        q_bias = bias if q == _BIAS_POSITION else None
-        if num_tiles >= _MIN_TILES_FOR_ONEDNN:
-            product = F.conv2d(transformed[q].view(1, num_tiles, 1, c).permute(0, 3, 1, 2), transformed_weight[q],
-                               q_bias).permute(0, 2, 3, 1)
-        else:
-            weight = transformed_weight[q].view(out_channels, c).t()
-            product = torch.addmm(q_bias, transformed[q], weight) if q_bias is not None else transformed[q] @ weight
-        products.append(product.reshape(b, tiles_h, tiles_w, out_channels))
-    del transformed
 
-    # Output transform A^T M A: along the rows, then along the columns straight into the interleaved output.
-    partial = torch.empty(m, n, b, tiles_h, tiles_w, out_channels, dtype=dtype, device=device)
-    for j in range(n):
-        _output_transform(products[j::n], list(partial[:, j]))
-    del products
-    out = torch.empty(b, m * tiles_h, m * tiles_w, out_channels, dtype=dtype, device=device)
-    for i in range(m):
-        _output_transform(list(partial[i]), [out[:, i::m, j::m] for j in range(m)])
+    # A handful of large operations rather than hundreds of small ones: each parallel region costs a fork/join,
+    # and on a loaded CPU a region waits for its slowest thread, so many small regions lose most under contention.
+    # Tap (i, j) of tile (ty, tx) is pixel (m * ty + i, m * tx + j): one strided view, gathered by one copy.
+    # Few tiles (low resolutions): the gathers and transforms are small, one thread does them (`small_ops`).
+    sb, sh, sw, sc = pixels.stride()
+    with small_op_threads(n * n * num_tiles * c, x.device):
+        taps = pixels.as_strided((n, n, b, tiles_h, tiles_w, c), (sh, sw, sb, m * sh, m * sw, sc)).reshape(n * n, -1)
+        transformed = torch.mm(input_transform, taps).view(n * n, num_tiles, c)  # B^T d B of every tile, channel
+    # One matrix product [tiles, C_in] @ [C_in, C_out] per tile position, all 36 in one batched call.
+    weight = transformed_weight.view(n * n, out_channels, c).transpose(1, 2)
+    if bias is not None:
+        bias_term = bias.new_zeros(n * n, 1, out_channels)
+        bias_term[_BIAS_POSITION, 0] = bias
+        products = torch.baddbmm(bias_term, transformed, weight)
+    else:
+        products = torch.bmm(transformed, weight)
+    del transformed
+    # A^T M A, then the 4x4 output tiles interleaved into the image (one copy).
+    with small_op_threads(n * n * num_tiles * out_channels, x.device):
+        tiles = torch.mm(output_transform, products.view(n * n, -1)).view(m, m, b, tiles_h, tiles_w, out_channels)
+        out = tiles.permute(2, 3, 0, 4, 1, 5).reshape(b, m * tiles_h, m * tiles_w, out_channels)
     return out[:, :h, :w].permute(0, 3, 1, 2)
 
 

@@ -4,8 +4,9 @@ Generator: LSGAN loss summed over the discriminator scales + lambda_feat * discr
 weight 4 / (n_layers_D + 1), 1 / num_D per scale) + lambda_vgg * VGG19 perceptual loss. With the feature encoder, the
 generator gets the encoder's instance-pooled features of the real image and the encoder trains with it.
 Discriminator: 0.5 * (LSGAN on the fake + LSGAN on the real), on the fake of the generator step (before its update,
-as the original computes every loss from one forward pass). The discriminator sees `cat(semantic input, image)`,
-never the encoded features.
+as the original computes every loss from one forward pass) and on D(real) of the generator step (computed once per
+iteration, as the original: D does not change between the two steps). The discriminator sees `cat(semantic input,
+image)`, never the encoded features.
 
 Coarse-to-fine schedule: train a global model first; then a "local" model starts from it (`init_from_global_model`)
 and, for `fix_global_steps` steps, only the outermost local enhancer (and the encoder) is trained, after which the
@@ -108,6 +109,26 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
         return generator(label_map=batch["label_map"], instance_map=batch.get("instance_map"),
                          style_image=style).images
 
+    # The discriminator's outputs on the real images of the generator step, with their graph, for the discriminator
+    # step on the same batch: D is unchanged between the two, so the original computes D(real) once per iteration.
+    _last_real: tuple[torch.Tensor, Any] | None = None
+
+    def _real_predictions(self, discriminator: nn.Module, semantics: torch.Tensor, batch: dict[str, torch.Tensor]):
+        """D(real) for the generator step's feature-matching targets, recorded for D's gradients (the trainer
+        freezes D during the generator step) and kept for the discriminator step of the same batch."""
+        if not torch.is_grad_enabled():
+            return discriminator(semantics, batch["pixel_values"])
+        frozen = [p for p in discriminator.parameters() if not p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(True)
+        try:
+            pred_real = discriminator(semantics, batch["pixel_values"])
+        finally:
+            for p in frozen:
+                p.requires_grad_(False)
+        self._last_real = (batch["label_map"], pred_real)
+        return pred_real
+
     def generator_loss(self, generator, discriminator, batch):
         real = batch["pixel_values"]
         semantics = self._semantics(batch)
@@ -116,8 +137,8 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
         pred_fake = discriminator(semantics, fake)
         terms = {"G_GAN": self.gan_loss.generator_loss(pred_fake)}
         if self.lambda_feat > 0:
-            with torch.no_grad():  # only targets: the original detaches them
-                pred_real = discriminator(semantics, real)
+            # Only targets here (feature_matching_loss detaches them); the discriminator step reuses them.
+            pred_real = self._real_predictions(discriminator, semantics, batch)
             terms["G_GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, layer_weight="pix2pixhd") * self.lambda_feat
         if self.vgg_loss is not None:
             terms["G_VGG"] = self.vgg_loss(fake, real) * self.lambda_vgg
@@ -129,8 +150,13 @@ class Pix2PixHDTrainingModule(GANTrainingModule):
         real = batch["pixel_values"]
         semantics = self._semantics(batch)
         fake = self.remembered_fake(batch, lambda: self._generate(generator, batch))
+        remembered, self._last_real = self._last_real, None
+        if remembered is not None and remembered[0] is batch["label_map"]:
+            pred_real = remembered[1]
+        else:
+            pred_real = discriminator(semantics, real)
         terms = {"D_fake": self.gan_loss.discriminator_loss(discriminator(semantics, fake), target_is_real=False),
-                 "D_real": self.gan_loss.discriminator_loss(discriminator(semantics, real), target_is_real=True)}
+                 "D_real": self.gan_loss.discriminator_loss(pred_real, target_is_real=True)}
         return 0.5 * sum(terms.values()), {k: v.detach() for k, v in terms.items()}
 
     # ------------------------------------------------------------------------------------------- outputs

@@ -1,5 +1,6 @@
 """What the training scripts under `training/` share: their data flags and the rows these select, a fixed validation
-batch, the VGG network of the perceptual loss, and the description of the run for the model card."""
+batch, the metrics scored at validation time (`--eval_metrics`), the VGG network of the perceptual loss, and the
+description of the run for the model card."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ..data import load_training_dataset
 from .modules import GANTrainingModule
@@ -87,6 +90,93 @@ def validation_batch(module: GANTrainingModule, view: Callable[[Any], dict[str, 
     shows the same images), collated; None when there are no rows or `count` is 0."""
     count = min(count, len(rows))
     return module.collate_fn([view(rows[i]) for i in range(count)]) if count else None
+
+
+def add_evaluation_arguments(parser: argparse.ArgumentParser, metrics_note: str = "") -> argparse._ArgumentGroup:
+    """Add the flags `evaluation_fn` reads: ``--eval_metrics``, ``--eval_samples``, ``--inception_weights`` and
+    ``--segmenter``, and return their group.
+
+    Args:
+        metrics_note: appended to `--eval_metrics`'s help (what the metrics mean for this model).
+    """
+    group = parser.add_argument_group("evaluation during training (at every --validation_steps)")
+    group.add_argument("--eval_metrics", default=None,
+                       help="comma-separated metrics of labelsynth.metrics.evaluate_model scored on the validation "
+                            "rows (the EMA generator with --ema_decay), e.g. psnr,ssim or fid,kid,miou (fid/kid "
+                            "need the Inception weights, miou needs --segmenter); logged as eval/<metric> to the "
+                            "--report_to trackers" + metrics_note)
+    group.add_argument("--eval_samples", type=int, default=64, help="validation rows used for the metrics")
+    group.add_argument("--inception_weights", default=None,
+                       help="pt_inception-2015-12-05 weights for FID/KID; without it: $LABELSYNTH_INCEPTION_WEIGHTS "
+                            "or the torch hub cache, downloaded there once")
+    group.add_argument("--segmenter", default=None,
+                       help="transformers segmentation model id/path for mIoU (semantic, Mask2Former, MaskFormer, "
+                            "OneFormer)")
+    return group
+
+
+def evaluation_fn(args: argparse.Namespace, rows: Any, *, use_style: bool = False
+                  ) -> Callable[[torch.nn.Module], dict[str, float]] | None:
+    """The trainer's `evaluate_fn` for the flags of `add_evaluation_arguments`, or None without `--eval_metrics`.
+
+    The flags are checked here, at the start of the run, and the Inception network and the segmenter are loaded
+    once (on the main process, the only one that validates), not at every validation.
+
+    Args:
+        args: the script's arguments (also `--seed` and `--validation_steps`).
+        rows: the validation rows (``image`` / ``label`` / ``instance``?); the first `--eval_samples` are scored.
+        use_style: feed each row's photo as the style image (SEAN, pix2pixHD's feature encoder: reconstruction).
+
+    Returns:
+        ``evaluate(generator) -> {metric: value}``: `labelsynth.metrics.evaluate_model` on the generator the trainer
+        validates (its EMA copy when EMA is on), keeping the numeric results (e.g. ``psnr``, ``fid``, ``kid_std``,
+        ``num_samples``).
+
+    Raises:
+        ValueError: an unknown or empty metric list, miou without `--segmenter`, `--eval_samples` below 1,
+            `--validation_steps 0` (the metrics would never run), or Inception weights / a segmenter that cannot
+            be had.
+    """
+    if not args.eval_metrics:
+        return None
+    from ..metrics import ALL_METRICS, evaluate_model
+
+    metrics = [m.strip().lower() for m in args.eval_metrics.split(",") if m.strip()]
+    unknown = sorted(set(metrics) - set(ALL_METRICS))
+    if unknown or not metrics:
+        raise ValueError(f"--eval_metrics {args.eval_metrics!r}: unknown metrics {unknown}; give a comma-separated "
+                         f"list of {', '.join(ALL_METRICS)}")
+    if {"miou", "miou_real"} & set(metrics) and not args.segmenter:
+        raise ValueError("--eval_metrics miou needs --segmenter (a transformers segmentation model id or folder)")
+    if args.eval_samples < 1:
+        raise ValueError(f"--eval_samples must be at least 1, got {args.eval_samples}")
+    if not args.validation_steps:
+        raise ValueError("--eval_metrics runs at every --validation_steps, which is 0 here: give --validation_steps N")
+    inception = segmenter = None
+    if int(os.environ.get("RANK", "0")) == 0:
+        if {"fid", "kid"} & set(metrics):
+            from ..hub.download import DownloadError
+            from ..metrics.inception import InceptionFeatureExtractor, find_inception_weights
+
+            try:
+                weights = find_inception_weights(args.inception_weights, download=True)
+            except DownloadError as err:
+                raise ValueError(f"--eval_metrics fid/kid need the Inception weights, which are not here and could "
+                                 f"not be downloaded ({err}): pass --inception_weights /path/to/"
+                                 "pt_inception-2015-12-05-6726825d.pth") from None
+            inception = InceptionFeatureExtractor(weights)
+        if args.segmenter:
+            from ..segmentation import load_segmenter
+
+            segmenter = load_segmenter(args.segmenter)
+
+    def evaluate(generator: torch.nn.Module) -> dict[str, float]:
+        results = evaluate_model(generator, rows, metrics, inception=inception, segmenter=segmenter,
+                                 num_samples=args.eval_samples, seed=args.seed, use_style=use_style)
+        # Flags of the protocol (use_style, quantize, fid_comparable) are not measurements.
+        return {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    return evaluate
 
 
 def run_card_info(args: argparse.Namespace, script: str, argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -5,12 +5,13 @@ dicts of the ADE20K model, as the official classes produce them. (Output parity 
 outside the repository: see the CoCosNet section of the README.)
 """
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import randomize_weights
+from original_checkpoints import meta_state, original_keys, shapes
+from original_checkpoints import write_cocosnet_checkpoint as write_original_checkpoint
 
 from labelsynth import CoCosNetConfig, CoCosNetDiscriminator, CoCosNetModel
 from labelsynth.cli import main as cli_main
@@ -21,17 +22,7 @@ from labelsynth.models.cocosnet.convert_cocosnet_original_checkpoint import (
     infer_config,
 )
 
-ORIGINAL = json.loads((Path(__file__).parents[2] / "fixtures" / "cocosnet_original_keys.json").read_text())
-LEGACY = {"parametrizations.weight.original": "weight_orig", "parametrizations.weight.0._u": "weight_u",
-          "parametrizations.weight.0._v": "weight_v", ".mlp_shared.0.": ".mlp_shared.1."}
-
-
-def meta_state(layout: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    return {k: torch.empty(shape, device="meta") for k, shape in layout.items()}
-
-
-def shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in state.items()}
+ORIGINAL = original_keys("cocosnet")
 
 
 def test_official_key_layout_maps_onto_the_model() -> None:
@@ -47,27 +38,6 @@ def test_official_key_layout_maps_onto_the_model() -> None:
     d_state = convert_discriminator_state_dict(meta_state(ORIGINAL["D"]))
     assert shapes(d_state) == shapes(netd.state_dict())  # the unused `dec` decoder dropped
     assert ORIGINAL["parameters"]["G"] == sum(p.numel() for p in model.generator.parameters())
-
-
-def to_original(state: dict[str, torch.Tensor], prefix: str, renames=()) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state.items():
-        if not key.startswith(prefix):
-            continue
-        key = key[len(prefix):]
-        for new, old in (*LEGACY.items(), *renames):
-            key = key.replace(new, old)
-        out[key] = value.clone()
-    return out
-
-
-def write_original_checkpoint(folder: Path, model: CoCosNetModel, epoch: str = "latest") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    state = model.state_dict()
-    torch.save(to_original(state, "generator."), folder / f"{epoch}_net_G.pth")
-    corr = to_original(state, "correspondence.", (("label_adaptor.", "adaptive_model_seg."),
-                                                  ("exemplar_adaptor.", "adaptive_model_img."), ("blocks.", "layer.")))
-    torch.save(corr, folder / f"{epoch}_net_Corr.pth")
 
 
 def test_cli_convert_round_trip(tmp_path: Path) -> None:

@@ -6,15 +6,18 @@ parity with the original code, max abs diff <= 1e-4 on all three presets, was ch
 the original implementation: see docs/models/oasis.md.)
 """
 
-import json
-import re
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import randomize_weights
+from original_checkpoints import meta_state, original_keys, shapes
+from original_checkpoints import oasis_original_discriminator as to_original_discriminator
+from original_checkpoints import oasis_original_generator as to_original_generator
+from original_checkpoints import tiny_oasis_config as tiny
+from original_checkpoints import write_oasis_checkpoint as write_original_checkpoint
 
-from labelsynth import OASISConfig, OASISDiscriminator, OASISModel
+from labelsynth import OASISDiscriminator, OASISModel
 from labelsynth.cli import main
 from labelsynth.models.oasis.convert_oasis_original_checkpoint import (
     convert_discriminator_state_dict,
@@ -23,45 +26,8 @@ from labelsynth.models.oasis.convert_oasis_original_checkpoint import (
     infer_config,
 )
 
-ORIGINAL_KEYS = json.loads((Path(__file__).parents[2] / "fixtures" / "oasis_original_keys.json").read_text())
+ORIGINAL_KEYS = original_keys("oasis")
 PRESETS = ("ade20k", "cityscapes", "coco-stuff")
-_LEGACY = {"parametrizations.weight.original": "weight_orig", "parametrizations.weight.0._u": "weight_u",
-           "parametrizations.weight.0._v": "weight_v"}
-
-
-def meta_state(layout: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    return {k: torch.empty(shape, device="meta") for k, shape in layout.items()}
-
-
-def shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in state.items()}
-
-
-def to_original_generator(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our `OASISModel` weights with the official key names (legacy spectral-norm hook, `first_norm`)."""
-    out = {}
-    for key, value in state.items():
-        key = key.removeprefix("generator.").replace(".param_free_norm.", ".first_norm.")
-        for new, old in _LEGACY.items():
-            key = key.replace(new, old)
-        out[key] = value.clone()
-    return out
-
-
-def to_original_discriminator(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our `OASISDiscriminator` weights with the official key names (convs at their `nn.Sequential` positions)."""
-    out = {}
-    for key, value in state.items():
-        for new, old in _LEGACY.items():
-            key = key.replace(new, old)
-        part, index = key.split(".")[:2]
-        position = 0 if (part, index) == ("body_down", "0") else (2 if part == "body_up" else 1)
-        key = re.sub(r"\.conv1\.", f".conv1.{position}.", key)
-        key = re.sub(r"\.conv2\.", ".conv2.1.", key)
-        out[key] = value.clone()
-    return out
-
-
 @pytest.mark.parametrize("preset", PRESETS)
 def test_original_key_layout_maps_onto_the_model(preset: str) -> None:
     """Full size: the official G, EMA and D state dicts convert to exactly our keys and shapes, and back."""
@@ -77,23 +43,6 @@ def test_original_key_layout_maps_onto_the_model(preset: str) -> None:
     for net, ours in (("G", to_original_generator(model.state_dict())),
                       ("D", to_original_discriminator(netd.state_dict()))):
         assert shapes(ours) == {k: tuple(v) for k, v in ORIGINAL_KEYS[net][preset].items()}
-
-
-def tiny(preset: str = "ade20k", **overrides) -> OASISConfig:
-    return OASISConfig.for_dataset(preset, **{"ngf": 4, "spade_hidden_nc": 8, "ndf": 4, "image_size": (64, 64),
-                                              **overrides})
-
-
-def write_original_checkpoint(folder: Path, ema: OASISModel, g: OASISModel | None = None,
-                              netd: OASISDiscriminator | None = None, iteration: str = "best") -> Path:
-    models = folder / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    torch.save(to_original_generator(ema.state_dict()), models / f"{iteration}_EMA.pth")
-    if g is not None:
-        torch.save(to_original_generator(g.state_dict()), models / f"{iteration}_G.pth")
-    if netd is not None:
-        torch.save(to_original_discriminator(netd.state_dict()), models / f"{iteration}_D.pth")
-    return folder
 
 
 def moved_statistics(model: OASISModel, seed: int) -> OASISModel:

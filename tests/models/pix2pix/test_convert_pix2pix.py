@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from original_checkpoints import meta_state, original_keys, shapes
+from original_checkpoints import pix2pix_original_discriminator as to_original_discriminator
+from original_checkpoints import pix2pix_original_generator as to_original_generator
 from PIL import Image
 
 from labelsynth import Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
@@ -22,49 +25,7 @@ from labelsynth.models.pix2pix.convert_pix2pix_original_checkpoint import (
     infer_config,
 )
 
-ORIGINAL_KEYS = json.loads((Path(__file__).parents[2] / "fixtures" / "pix2pix_original_keys.json").read_text())
-# Sequential index of each layer inside one level of the original recursive U-Net (written independently of the
-# converter's tables, so that a mistake in either shows).
-OUTERMOST = {"down_conv": "0", "up_conv": "3"}
-MIDDLE = {"down_conv": "1", "down_norm": "2", "up_conv": "5", "up_norm": "6"}
-INNERMOST = {"down_conv": "1", "up_conv": "3", "up_norm": "4"}
-
-
-def meta_state(layout: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    return {k: torch.empty(shape, device="meta") for k, shape in layout.items()}
-
-
-def shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in state.items()}
-
-
-def to_original_generator(model: Pix2PixModel) -> dict[str, torch.Tensor]:
-    """Our generator weights under the official recursive key names."""
-    num_downs = model.config.num_downs
-    out = {}
-    for key, value in model.state_dict().items():
-        _, _, level, layer, param = key.split(".", 4)
-        level = int(level)
-        table = OUTERMOST if level == 0 else INNERMOST if level == num_downs - 1 else MIDDLE
-        prefix = "model.model." + ("1.model." + "3.model." * (level - 1) if level else "")
-        out[f"{prefix}{table[layer]}.{param}"] = value.clone()
-    return out
-
-
-def to_original_discriminator(netd: Pix2PixDiscriminator) -> dict[str, torch.Tensor]:
-    last = netd.config.n_layers_d + 1
-    out = {}
-    for key, value in netd.state_dict().items():
-        parts = key.split(".")  # discriminator.stages.<n>.0[.<i>].<param>
-        stage, param = int(parts[2]), parts[-1]
-        if stage == 0:
-            index = 0
-        elif stage == last:
-            index = 3 * netd.config.n_layers_d + 2
-        else:
-            index = 3 * stage - 1 + int(parts[4])
-        out[f"model.{index}.{param}"] = value.clone()
-    return out
+ORIGINAL_KEYS = original_keys("pix2pix")
 
 
 @pytest.mark.parametrize("case", sorted(ORIGINAL_KEYS["G"]))

@@ -7,7 +7,6 @@ features) state dicts, as the official classes produce them; the converter must 
 through the encoder.)
 """
 
-import json
 import os
 import pickle
 from pathlib import Path
@@ -16,6 +15,9 @@ import numpy as np
 import pytest
 import torch
 from helpers import randomize_weights
+from original_checkpoints import meta_state, original_keys
+from original_checkpoints import pix2pixhd_original_layout as original_layout
+from original_checkpoints import shapes as all_shapes
 
 from labelsynth import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
 from labelsynth.cli import main as cli_main
@@ -23,24 +25,18 @@ from labelsynth.models.pix2pixhd.convert_pix2pixhd_original_checkpoint import (
     convert_discriminator_state_dict,
     convert_generator_state_dict,
     convert_pix2pixhd_checkpoint,
-    global_generator_names,
     infer_config,
     load_feature_bank,
-    local_enhancer_names,
 )
 from labelsynth.models.pix2pixhd.feature_clustering import save_original_feature_bank
 
-ORIGINAL_KEYS = json.loads((Path(__file__).parents[2] / "fixtures" / "pix2pixhd_original_keys.json").read_text())
+ORIGINAL_KEYS = original_keys("pix2pixhd")
 G_CASES = {"global_512p": ("cityscapes-512p", None), "local_1024p": ("cityscapes-1024p", None),
            "global_512p_feat": ("cityscapes-512p-feat", "default"), "local_batch_2enh": ("cityscapes-1024p", "batch")}
 
 
-def meta_state(layout: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    return {k: torch.empty(shape, device="meta") for k, shape in layout.items()}
-
-
 def shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in state.items() if not k.startswith("feature_cluster")}
+    return all_shapes(state, ignore_prefix=("feature_cluster",))
 
 
 @pytest.mark.parametrize("case", sorted(G_CASES))
@@ -85,26 +81,6 @@ def test_wrong_preset_gives_one_clear_error() -> None:
 
 
 # ------------------------------------------------------------------------------------------ tiny round trip
-def original_layout(model: Pix2PixHDModel) -> tuple[dict, dict | None]:
-    """Our tiny model's G (and E) weights under the official key names (the converter's maps, inverted)."""
-    config = model.config
-    num_local = config.num_local_enhancers
-    names = {f"global_generator.{v}": f"model.{k}" for k, v in global_generator_names(
-        config.n_downsample_global, config.n_blocks_global, num_local == 0).items()}
-    for n in range(1, num_local + 1):
-        names.update({v: k for k, v in local_enhancer_names(n, config.n_blocks_local, n == num_local).items()})
-
-    def rename(state: dict, names: dict) -> dict:
-        return {f"{names[k.rpartition('.')[0]]}.{k.rpartition('.')[2]}": v for k, v in state.items()}
-
-    generator = rename(model.generator.state_dict(), names)
-    encoder = None
-    if model.encoder is not None:
-        names = {v: f"model.{k}" for k, v in global_generator_names(config.n_downsample_e, 0, True).items()}
-        encoder = rename(model.encoder.state_dict(), names)
-    return generator, encoder
-
-
 @pytest.fixture()
 def original_checkpoint(tmp_path: Path) -> tuple[Path, Pix2PixHDModel]:
     config = Pix2PixHDConfig.for_dataset("cityscapes-512p-feat", image_size=(32, 64), generator_type="local", ngf=4,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from original_checkpoints import sean_original_layout as to_original_layout
 from sean_testing import block_labels, random_sean, tiny_config
 
 from labelsynth import SEANConfig, SEANDiscriminator, SEANModel
@@ -44,34 +45,6 @@ def test_per_class_layers_are_stacked_in_numeric_order() -> None:
     converted = convert_generator_state_dict(state)
     assert converted["generator.up_1.norm_0.style_weight"][:, 0, 0].tolist() == list(range(12))
     assert converted["generator.up_1.norm_0.style_bias"][:, 0].tolist() == list(range(12))
-
-
-def to_original_layout(model: SEANModel) -> dict[str, torch.Tensor]:
-    """Write a labelsynth SEAN state dict the way the original code saves it (legacy spectral-norm keys, ace_X,
-    Spade, fc_mu<j>, Zencoder.model.<i>, plus the inner SPADE's unused norm buffers)."""
-    encoder = {"conv_in": 1, "down_0": 4, "down_1": 7, "up": 10, "conv_out": 14}
-    state = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("encoder."):
-            layer, kind = key.split(".")[1:]
-            state[f"Zencoder.model.{encoder[layer]}.{kind}"] = value
-            continue
-        key = key.removeprefix("generator.")
-        key = (key.replace(".parametrizations.weight.original", ".weight_orig")
-               .replace(".parametrizations.weight.0._u", ".weight_u").replace(".parametrizations.weight.0._v", ".weight_v"))
-        key = re.sub(r"\.norm_([01s])\.", r".ace_\1.", key).replace(".spade.", ".Spade.")
-        if key.endswith((".style_weight", ".style_bias")):
-            prefix, kind = key.rsplit(".", 1)
-            for j, row in enumerate(value):
-                state[f"{prefix}.fc_mu{j}.{'weight' if kind == 'style_weight' else 'bias'}"] = row.clone()
-            continue
-        state[key] = value
-        if key.endswith(".param_free_norm.running_mean"):
-            dead = key.replace(".param_free_norm.", ".Spade.param_free_norm.")
-            state[dead] = torch.zeros_like(value)
-            state[dead.replace("running_mean", "running_var")] = torch.ones_like(value)
-            state[dead.replace("running_mean", "num_batches_tracked")] = torch.tensor(0)
-    return state
 
 
 def test_convert_cli_end_to_end(tmp_path: Path) -> None:

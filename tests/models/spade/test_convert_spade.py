@@ -5,11 +5,13 @@ official classes produce them; the converter must map exactly those onto our mod
 code, max abs diff <= 1e-4, was checked outside the repository against the original implementation.)
 """
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from original_checkpoints import meta_state, original_keys, shapes
+from original_checkpoints import spade_original_layout as to_original_layout
+from original_checkpoints import write_spade_checkpoint as write_original_checkpoint
 
 from labelsynth import SPADEConfig, SPADEDiscriminator, SPADEModel
 from labelsynth.models.spade.convert_spade_original_checkpoint import (
@@ -19,16 +21,8 @@ from labelsynth.models.spade.convert_spade_original_checkpoint import (
     infer_config,
 )
 
-ORIGINAL_KEYS = json.loads((Path(__file__).parents[2] / "fixtures" / "spade_original_keys.json").read_text())
+ORIGINAL_KEYS = original_keys("spade")
 PRESET_OF_CASE = {"ade20k": "ade20k", "ade20k_vae": "ade20k", "cityscapes": "cityscapes", "coco": "coco-stuff"}
-
-
-def meta_state(layout: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    return {k: torch.empty(shape, device="meta") for k, shape in layout.items()}
-
-
-def shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in state.items()}
 
 
 @pytest.mark.parametrize("case", sorted(ORIGINAL_KEYS["G"]))
@@ -47,38 +41,6 @@ def test_original_discriminator_layout_maps_onto_the_model() -> None:
         netd = SPADEDiscriminator(SPADEConfig.for_dataset("ade20k"))
     converted = convert_discriminator_state_dict(meta_state(ORIGINAL_KEYS["D"]["ade20k"]))
     assert shapes(converted) == shapes(netd.state_dict())
-
-
-def to_original_layout(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """Write our weights with the official key names (the legacy spectral-norm hook's weight_orig/_u/_v)."""
-    legacy = {"parametrizations.weight.original": "weight_orig", "parametrizations.weight.0._u": "weight_u",
-              "parametrizations.weight.0._v": "weight_v"}
-    out = {}
-    for key, value in state.items():
-        if not key.startswith(prefix):
-            continue
-        key = key[len(prefix):]
-        for new, old in legacy.items():
-            key = key.replace(new, old)
-        out[key] = value.clone()
-    return out
-
-
-def write_original_checkpoint(folder: Path, model: SPADEModel, netd: SPADEDiscriminator | None = None) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    state = model.state_dict()
-    generator = to_original_layout(state, "generator.")
-    assert set(generator) <= set(ORIGINAL_KEYS["G"]["ade20k_vae"]) | set(ORIGINAL_KEYS["G"]["ade20k"])
-    torch.save(generator, folder / "latest_net_G.pth")
-    if model.encoder is not None:
-        torch.save(to_original_layout(state, "encoder."), folder / "latest_net_E.pth")
-    if netd is not None:
-        d_state = {}
-        for key, value in to_original_layout(netd.state_dict(), "discriminator.discriminators.").items():
-            scale, _, layer, rest = key.split(".", 3)
-            d_state[f"discriminator_{scale}.model{layer}.{rest}"] = value
-        assert set(d_state) == set(ORIGINAL_KEYS["D"]["ade20k"])
-        torch.save(d_state, folder / "latest_net_D.pth")
 
 
 def test_converted_checkpoint_reproduces_the_model(tmp_path: Path) -> None:

@@ -158,3 +158,92 @@ def test_pipeline_runs_on_a_saved_folder(tmp_path: Path, samples_dir: Path) -> N
     image = pipe(Image.fromarray(label[0].numpy().astype(np.uint8)),
                  instance_map=Image.fromarray(inst[0].numpy().astype(np.int32)))
     assert image.size == (128, 64)
+
+
+def test_fast_layer_fusions_equal_the_plain_layer(samples_dir: Path) -> None:
+    # fast_forward's upsampling, LeakyReLU and 1x1 conv fusions against the plain layer and ops, with the eval
+    # BatchNorm folded and with a BatchNorm that keeps no statistics (not folded: normalised per batch).
+    from labelsynth.layers.mobile_spade import MobileSPADE
+    from labelsynth.layers.normalization import SemanticLayout
+
+    model = tiny_model()
+    label, inst = cityscapes_sample(samples_dir, (64, 128))
+    channels = model.prepare_label_channels(label)
+    edges = model.prepare_instance_edges(inst, (64, 128))
+    one_hot = torch.cat([torch.nn.functional.one_hot(channels, 35).permute(0, 3, 1, 2).float(), edges.float()], 1)
+    layout = SemanticLayout(channels, edges, 35, 3)
+    layer = model.generator.up_2.norm_s  # trained BatchNorm statistics, folded
+    unfolded = MobileSPADE(layer.param_free_norm.num_features, 36, layer.mlp_gamma.depthwise.in_channels)
+    unfolded.load_state_dict(layer.state_dict())
+    unfolded.param_free_norm.track_running_stats = False
+    unfolded.eval()
+    conv = torch.nn.Conv2d(layer.param_free_norm.num_features, 5, 1, bias=True)
+    x = torch.randn(1, layer.param_free_norm.num_features, 32, 64)
+    with torch.no_grad():
+        for norm in (layer, unfolded):
+            up = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+            plain = conv(torch.nn.functional.leaky_relu(norm(up, one_hot), 0.2))
+            fast = norm.fast_forward(x, layout, upsample=True, negative_slope=0.2, pointwise=conv)
+            assert fast.is_contiguous(memory_format=torch.channels_last)
+            assert plain.std() > 0.05 and (fast - plain).abs().max() <= 1e-4
+            in_place = up.contiguous(memory_format=torch.channels_last)
+            assert norm.fast_forward(in_place, layout, out=in_place) is in_place
+            assert (in_place - norm(up, one_hot)).abs().max() <= 1e-4
+
+
+def test_boundary_pixels_with_the_same_window_share_one_pattern(samples_dir: Path, monkeypatch) -> None:
+    # The fast path computes each distinct key window once; grouping is by a hash, checked exactly: with a hash
+    # that collides for every window the check must fall back to one pattern per boundary pixel, still exact.
+    from labelsynth.layers import mobile_spade
+    from labelsynth.layers.normalization import SemanticLayout
+
+    model = tiny_model()
+    label, inst = cityscapes_sample(samples_dir, (128, 256))
+    channels = model.prepare_label_channels(label)
+    edges = model.prepare_instance_edges(inst, (128, 256))
+
+    def finest_level_counts() -> tuple[int, int]:
+        layout = SemanticLayout(channels, edges, 35, 3)
+        level = layout.level((128, 256))
+        rows = mobile_spade._level_rows(level, layout, (128, 256))
+        assert rows.pattern_counts.sum() == level.boundary.numel()
+        return rows.pattern_counts.numel(), level.boundary.numel()
+
+    with torch.no_grad():
+        model.fast_inference = False
+        plain = model(label, inst).images
+        model.fast_inference = True
+        patterns, boundary = finest_level_counts()
+        assert patterns < 0.8 * boundary  # straight edges repeat windows
+        monkeypatch.setattr(mobile_spade, "_HASH_BASE", 0)  # every window of an image hashes alike
+        assert finest_level_counts() == (boundary, boundary)
+        assert (model(label, inst).images - plain).abs().max() <= 1e-4
+
+
+def test_fast_path_buffers_kept_between_calls_do_not_leak_into_results(samples_dir: Path) -> None:
+    # The blocks keep their largest intermediates between calls; a result must not change when the model runs again.
+    model = tiny_model()
+    label, inst = cityscapes_sample(samples_dir, (64, 128))
+    with torch.no_grad():
+        first = model(label, inst).images
+        kept = first.clone()
+        second = model(label.flip(-1), inst.flip(-1)).images
+    assert torch.equal(first, kept) and (second - first).abs().max() > 1e-3
+
+
+def test_concurrent_fast_calls_do_not_share_buffers(samples_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = tiny_model()
+    label, inst = cityscapes_sample(samples_dir, (64, 128))
+    maps = [(label, inst), (label.flip(-1), inst.flip(-1))] * 3
+
+    def generate(pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return model(*pair).images
+
+    alone = [generate(pair) for pair in maps[:2]]
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(generate, maps))
+    for i, image in enumerate(together):
+        assert (image - alone[i % 2]).abs().max() <= 1e-6

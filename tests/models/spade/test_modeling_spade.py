@@ -85,6 +85,38 @@ def test_fast_path_equals_plain_path(overrides, winograd: bool, monkeypatch: pyt
     assert (fast - plain).abs().max() <= 1e-4
 
 
+def test_fast_path_with_two_threads_equals_plain_and_keeps_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With several intra-op threads the fast path runs its small operations on one (`labelsynth.layers.small_ops`)
+    and the rest on all of them: same result as the plain path, and the caller's thread count is left as it was."""
+    from labelsynth.layers import small_ops
+
+    switches = []
+    original = small_ops.single_threaded
+
+    def spy():
+        switches.append(torch.get_num_threads())
+        return original()
+
+    monkeypatch.setattr(small_ops, "single_threaded", spy)
+    force_winograd(monkeypatch)
+    config = tiny_config()
+    labels = blocky_labels(2, tuple(config.image_size), config.label_nc + 1)
+    model = trained_like(SPADEModel(config), labels, None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            model.fast_inference = False
+            plain = model(labels).images
+            model.fast_inference = True
+            fast = model(labels).images
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert switches and set(switches) == {2}, "small operations should have run on one thread"
+    assert (fast - plain).abs().max() <= 1e-4
+
+
 def test_fast_path_only_without_gradients_and_in_eval() -> None:
     model = SPADEModel(tiny_config()).eval()
     assert not model._uses_fast_path()  # gradients enabled

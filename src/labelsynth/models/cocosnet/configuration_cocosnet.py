@@ -7,17 +7,14 @@ from typing import Any
 
 from ...configuration_utils import (
     CONV_NORMS,
-    MAX_CHANNELS,
     MAX_KERNEL_SIZE,
-    MAX_SCALES,
     LabelSynthConfig,
     check_bool,
     check_choice,
     check_float,
     check_int,
 )
-from ...layers.normalization import PARAM_FREE_NORMS
-from ..spade.configuration_spade import min_normalized_width
+from ..spade.configuration_spade import SPADEBlocksMixin
 
 CORRELATION_CENTERINGS = ("channels", "positions")
 WARP_UPSAMPLINGS = ("nearest", "bilinear")
@@ -25,8 +22,8 @@ WARP_STRIDES = (2, 4)  # the original's choices
 # The adaptors' stride-2 convs pad by 1, so only 3x3 and 4x4 halve the size exactly (3 in the original, 4 for
 # CelebA-HQ).
 ADAPTOR_KERNEL_SIZES = (3, 4)
-# PatchGAN stages: 2 at least (the attention sits after stage n_layers_d - 2), 2x the original's 4 at most.
-MIN_DISCRIMINATOR_LAYERS, MAX_DISCRIMINATOR_LAYERS = 2, 8
+# PatchGAN stages: at least 2 (the attention sits after stage n_layers_d - 2); at most MAX_DISCRIMINATOR_LAYERS.
+MIN_DISCRIMINATOR_LAYERS = 2
 
 # Dataset presets of the released checkpoints (the options of the README's test commands).
 COCOSNET_PRESETS: dict[str, dict[str, Any]] = {
@@ -36,15 +33,7 @@ COCOSNET_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def resolve_preset(name: str) -> dict[str, Any]:
-    """The `CoCosNetConfig` fields of a dataset preset."""
-    key = name.lower()
-    if key not in COCOSNET_PRESETS:
-        raise ValueError(f"unknown CoCosNet preset {name!r}; available: {sorted(COCOSNET_PRESETS)}")
-    return dict(COCOSNET_PRESETS[key])
-
-
-class CoCosNetConfig(LabelSynthConfig):
+class CoCosNetConfig(SPADEBlocksMixin, LabelSynthConfig):
     """Configuration of `CoCosNetModel` (correspondence network + translation network) and `CoCosNetDiscriminator`.
 
     Label-space fields (`label_space`, `label_nc`, `contain_dontcare_label`, `ignore_index`, `use_instance_edges`,
@@ -88,6 +77,8 @@ class CoCosNetConfig(LabelSynthConfig):
     """
 
     model_type = "cocosnet"
+    presets = COCOSNET_PRESETS
+    family = "CoCosNet"
 
     def __init__(
         self,
@@ -149,15 +140,7 @@ class CoCosNetConfig(LabelSynthConfig):
         super().validate()
         if self.use_instance_edges:
             raise ValueError("CoCosNet takes no instance edges (use_instance_edges must be False)")
-        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
-        narrowest = min_normalized_width(self.param_free_norm)
-        reason = f"the translation network's widest layers have 16 * ngf channels, at most {MAX_CHANNELS}"
-        if narrowest > 1:
-            reason += f"; its last block normalises ngf channels, at least {narrowest} with positional norm"
-        self.ngf = check_int("ngf", self.ngf, narrowest, MAX_CHANNELS // 16, reason=reason)
-        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
-        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
-        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
+        self._check_spade_blocks()  # the translation network's
         self.adaptor_norm = check_choice("adaptor_norm", self.adaptor_norm, CONV_NORMS)
         self.adaptor_kernel_size = check_choice("adaptor_kernel_size", self.adaptor_kernel_size, ADAPTOR_KERNEL_SIZES)
         self.warp_stride = check_choice("warp_stride", self.warp_stride, WARP_STRIDES)
@@ -171,10 +154,7 @@ class CoCosNetConfig(LabelSynthConfig):
         self.mask_noise_std = check_float("mask_noise_std", self.mask_noise_std, 0.0)
         self.warp_upsampling = check_choice("warp_upsampling", self.warp_upsampling, WARP_UPSAMPLINGS)
         self.use_attention = check_bool("use_attention", self.use_attention)
-        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
-        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, MIN_DISCRIMINATOR_LAYERS, MAX_DISCRIMINATOR_LAYERS)
-        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
-        self.discriminator_norm = check_choice("discriminator_norm", self.discriminator_norm, CONV_NORMS)
+        self._check_patchgan(MIN_DISCRIMINATOR_LAYERS)
         if self.use_attention:  # self-attention splits its channels into eighths
             if self.ngf % 2:
                 raise ValueError(f"ngf must be even with use_attention (the translation network's self-attention "
@@ -193,8 +173,3 @@ class CoCosNetConfig(LabelSynthConfig):
     def correspondence_size(self) -> tuple[int, int]:
         """(h, w) of the correspondence grid: `image_size / warp_stride`."""
         return self.image_size[0] // self.warp_stride, self.image_size[1] // self.warp_stride
-
-    @classmethod
-    def for_dataset(cls, name: str, **overrides: Any) -> CoCosNetConfig:
-        """Preset of a released checkpoint ("ade20k"); overrides win."""
-        return cls(**{**resolve_preset(name), **overrides})

@@ -25,10 +25,16 @@ from typing import Any
 
 import torch
 
-from ...conversion_utils import load_checked, run_converter_script, save_converted
+from ...conversion_utils import (
+    add_converter_arguments,
+    config_overrides,
+    load_checked,
+    run_converter_script,
+    save_conversion,
+)
 from ...state_dict_utils import load_torch_state_dict
 from ..spade.convert_spade_original_checkpoint import rename_spectral_keys
-from .configuration_cocosnet import COCOSNET_PRESETS, CoCosNetConfig, resolve_preset
+from .configuration_cocosnet import CoCosNetConfig
 from .modeling_cocosnet import CoCosNetDiscriminator, CoCosNetModel
 
 _CORR_PREFIXES = (("adaptive_model_seg.", "label_adaptor."), ("adaptive_model_img.", "exemplar_adaptor."),
@@ -94,7 +100,7 @@ def infer_config(generator: Mapping[str, torch.Tensor], correspondence: Mapping[
     }
     if "head_0.norm_0.param_free_norm.running_mean" in generator:
         found["param_free_norm"] = "syncbatch"
-    config = CoCosNetConfig(**{**resolve_preset(preset), **found, **overrides})
+    config = CoCosNetConfig(**{**CoCosNetConfig.resolve_preset(preset), **found, **overrides})
     label_channels = generator["fc.weight"].shape[1] - 3
     if config.num_label_channels != label_channels:
         raise ValueError(
@@ -174,10 +180,8 @@ def convert_cocosnet_checkpoint(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by this module's `main` and `labelsynth convert cocosnet`."""
-    parser.add_argument("checkpoint", help="checkpoint folder with <epoch>_net_G.pth and <epoch>_net_Corr.pth")
-    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
-    parser.add_argument("--preset", default="ade20k", choices=sorted(COCOSNET_PRESETS),
-                        help="dataset preset the checkpoint was trained with (default: ade20k)")
+    add_converter_arguments(parser, CoCosNetConfig, default_preset="ade20k", discriminator_file="<epoch>_net_D.pth",
+                            checkpoint_help="checkpoint folder with <epoch>_net_G.pth and <epoch>_net_Corr.pth")
     parser.add_argument("--epoch", default="latest", help="which files: latest (default) or an epoch, e.g. 90")
     parser.add_argument("--use-ema", action="store_true", help="convert the EMA weights (G_ema / netCorr_ema)")
     parser.add_argument("--noise-for-mask", action="store_true",
@@ -187,29 +191,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the checkpoint was trained without --PONO_C (correlation centred per channel)")
     parser.add_argument("--match-kernel", type=int, help="override --match_kernel (default 3)")
     parser.add_argument("--warp-stride", type=int, choices=[2, 4], help="override --warp_stride (default 4)")
-    parser.add_argument("--with-discriminator", action="store_true",
-                        help="also convert <epoch>_net_D.pth into <output_dir>/discriminator (for fine-tuning)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
 
 
 def run(args: argparse.Namespace) -> CoCosNetModel:
     """Convert and save as `args` say; returns the model."""
-    overrides: dict[str, Any] = {}
+    overrides = config_overrides(args, "match_kernel", "warp_stride")
     if args.noise_for_mask:
         overrides["noise_for_mask"] = True
     if args.warp_bilinear:
         overrides["warp_upsampling"] = "bilinear"
     if args.no_pono_c:
         overrides["correlation_centering"] = "positions"
-    if args.match_kernel is not None:
-        overrides["match_kernel"] = args.match_kernel
-    if args.warp_stride is not None:
-        overrides["warp_stride"] = args.warp_stride
-    result = convert_cocosnet_checkpoint(args.checkpoint, preset=args.preset, epoch=args.epoch,
-                                         use_ema=args.use_ema, discriminator=args.with_discriminator, **overrides)
-    model, netd = result if isinstance(result, tuple) else (result, None)
-    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
-    return model
+    return save_conversion(args, convert_cocosnet_checkpoint(args.checkpoint, preset=args.preset, epoch=args.epoch,
+                                                             use_ema=args.use_ema,
+                                                             discriminator=args.with_discriminator, **overrides))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,19 +40,6 @@ CRN_PRESETS: dict[str, dict[str, Any]] = {
 _PRESET_ALIASES = {"cityscapes": "cityscapes-256p", "gta": "gta-256p", "gta5": "gta-256p"}
 
 
-def preset_name(name: str) -> str:
-    """The canonical name of a preset (aliases: "cityscapes" = "cityscapes-256p", "gta" = "gta-256p")."""
-    key = _PRESET_ALIASES.get(name.lower(), name.lower())
-    if key not in CRN_PRESETS:
-        raise ValueError(f"unknown CRN preset {name!r}; available: {sorted(CRN_PRESETS)}")
-    return key
-
-
-def resolve_preset(name: str) -> dict[str, Any]:
-    """The `CRNConfig` fields of a preset (aliases accepted, see `preset_name`)."""
-    return dict(CRN_PRESETS[preset_name(name)])
-
-
 class CRNConfig(LabelSynthConfig):
     """Configuration of `CRNModel`, the cascaded refinement network.
 
@@ -75,6 +62,9 @@ class CRNConfig(LabelSynthConfig):
     """
 
     model_type = "crn"
+    presets = CRN_PRESETS
+    preset_aliases = _PRESET_ALIASES
+    family = "CRN"
 
     def __init__(
         self,
@@ -145,8 +135,3 @@ class CRNConfig(LabelSynthConfig):
     def downsampling_factor(self) -> int:
         """Ratio between the image size and the coarsest module's grid (64 for the 7-module 256p models)."""
         return 2 ** (len(self.module_channels) - 1)
-
-    @classmethod
-    def for_dataset(cls, name: str, **overrides: Any) -> CRNConfig:
-        """Preset of a released checkpoint: "cityscapes-256p", "cityscapes-512p", "cityscapes-1024p", "gta-256p"."""
-        return cls(**{**resolve_preset(name), **overrides})

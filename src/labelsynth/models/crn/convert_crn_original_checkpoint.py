@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...conversion_utils import run_converter_script, save_converted
+from ...conversion_utils import add_converter_arguments, config_overrides, run_converter_script, save_conversion
 from ...state_dict_utils import state_dict_mismatch
-from .configuration_crn import CRN_PRESETS, CRNConfig, resolve_preset
+from .configuration_crn import CRNConfig
 from .modeling_crn import CRNModel
 from .tf_checkpoint import list_tf_checkpoint, load_tf_checkpoint, resolve_tf_checkpoint_prefix
 
@@ -71,7 +71,7 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], preset: str = "cityscape
     head = shapes[f"g_{heights[-1]}_conv{_HEAD_CONV}/weights"]
     if head[3] % 3:
         raise ValueError(f"the output head has {head[3]} channels, not a multiple of 3 (k RGB images)")
-    fields = resolve_preset(preset)
+    fields = CRNConfig.resolve_preset(preset)
     aspect = fields["image_size"][1] / fields["image_size"][0]
     found = {"module_channels": widths, "num_outputs": head[3] // 3,
              "image_size": (heights[-1], round(heights[-1] * aspect))}
@@ -140,21 +140,18 @@ def convert_crn_checkpoint(checkpoint: str | Path, *, preset: str = "cityscapes"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by this module's `main` and `labelsynth convert crn`."""
-    parser.add_argument("checkpoint", help="checkpoint folder (result_256p) or bundle prefix (result_256p/model.ckpt)")
-    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
-    parser.add_argument("--preset", default="cityscapes", choices=sorted(CRN_PRESETS) + ["cityscapes", "gta"],
-                        help="dataset the checkpoint was trained on (default: cityscapes); sizes come from the weights")
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="override the native size (default: the finest module's height, preset aspect ratio)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
+    add_converter_arguments(
+        parser, CRNConfig, default_preset="cityscapes", discriminator_file=None,
+        checkpoint_help="checkpoint folder (result_256p) or bundle prefix (result_256p/model.ckpt)",
+        preset_help="dataset the checkpoint was trained on; sizes come from the weights", overrides=("image_size",),
+        override_help={"image_size": "override the native size (default: the finest module's height, preset aspect "
+                                     "ratio)"})
 
 
 def run(args: argparse.Namespace) -> CRNModel:
     """Convert and save as `args` say; returns the model."""
-    overrides = {"image_size": args.image_size} if args.image_size else {}
-    model = convert_crn_checkpoint(args.checkpoint, preset=args.preset, **overrides)
-    save_converted(model, args.output_dir, push_to_hub=args.push_to_hub)
-    return model
+    return save_conversion(args, convert_crn_checkpoint(args.checkpoint, preset=args.preset,
+                                                        **config_overrides(args, "image_size")))
 
 
 def main(argv: list[str] | None = None) -> None:

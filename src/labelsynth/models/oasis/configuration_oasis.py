@@ -7,13 +7,11 @@ from typing import Any
 
 from ...configuration_utils import (
     MAX_CHANNELS,
-    MAX_KERNEL_SIZE,
     MAX_LATENT_DIM,
     LabelSynthConfig,
-    check_bool,
-    check_choice,
     check_int,
 )
+from ..spade.configuration_spade import SPADEBlocksMixin
 
 # The generator and the discriminator have six residual blocks (the original `--num_res_blocks`, 6; its channel
 # lists are written for six): G upsamples x2 five times from its latent grid, D downsamples x2 six times.
@@ -36,15 +34,7 @@ OASIS_PRESETS: dict[str, dict[str, Any]] = {
 _PRESET_ALIASES = {"coco": "coco-stuff", "cocostuff": "coco-stuff", "coco_stuff": "coco-stuff", "ade": "ade20k"}
 
 
-def resolve_preset(name: str) -> dict[str, Any]:
-    """The `OASISConfig` fields of a dataset preset (aliases such as "coco" accepted)."""
-    key = _PRESET_ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in OASIS_PRESETS:
-        raise ValueError(f"unknown OASIS preset {name!r}; available: {sorted(OASIS_PRESETS)}")
-    return dict(OASIS_PRESETS[key])
-
-
-class OASISConfig(LabelSynthConfig):
+class OASISConfig(SPADEBlocksMixin, LabelSynthConfig):
     """Configuration of `OASISModel` (generator) and `OASISDiscriminator`.
 
     **Label convention.** OASIS has `num_label_channels = label_nc + 1` one-hot channels (the original `semantic_nc`:
@@ -74,6 +64,9 @@ class OASISConfig(LabelSynthConfig):
     """
 
     model_type = "oasis"
+    presets = OASIS_PRESETS
+    preset_aliases = _PRESET_ALIASES
+    family = "OASIS"
 
     def __init__(
         self,
@@ -119,13 +112,8 @@ class OASISConfig(LabelSynthConfig):
         if 0 <= self.ignore_index <= self.max_label_id:
             raise ValueError(f"ignore_index {self.ignore_index} is a class id (0..{self.max_label_id}); use an id "
                              "outside the classes, e.g. 255")
-        self.ngf = check_int("ngf", self.ngf, 1, MAX_CHANNELS // 16,
-                             reason=f"the widest layers have 16 * ngf channels, at most {MAX_CHANNELS}")
+        self._check_spade_blocks(OASIS_NORMS)
         self.z_dim = check_int("z_dim", self.z_dim, 1, MAX_LATENT_DIM)
-        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, OASIS_NORMS)
-        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
-        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
-        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
         self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS // 16,
                              reason=f"the decoder's widest input has 16 * ndf channels, at most {MAX_CHANNELS}")
         if self.image_size[0] % GENERATOR_FACTOR or self.image_size[1] % GENERATOR_FACTOR:
@@ -137,7 +125,6 @@ class OASISConfig(LabelSynthConfig):
         """Largest raw label id with a channel (`num_label_channels - 1 - label_shift`)."""
         return self.num_label_channels - 1 - self.label_shift
 
-    @classmethod
-    def for_dataset(cls, name: str, **overrides: Any) -> OASISConfig:
-        """Preset of a released checkpoint: "ade20k", "cityscapes" or "coco-stuff" (overrides win)."""
-        return cls(**{**resolve_preset(name), **overrides})
+
+# The preset lookup as a function, for `labelsynth.training.oasis`.
+resolve_preset = OASISConfig.resolve_preset

@@ -30,9 +30,15 @@ from typing import Any
 
 import torch
 
-from ...conversion_utils import load_checked, run_converter_script, save_converted
+from ...conversion_utils import (
+    add_converter_arguments,
+    config_overrides,
+    load_checked,
+    run_converter_script,
+    save_conversion,
+)
 from ...state_dict_utils import load_torch_state_dict
-from .configuration_oasis import OASIS_PRESETS, OASISConfig, resolve_preset
+from .configuration_oasis import OASISConfig
 from .modeling_oasis import OASISDiscriminator, OASISModel
 
 _SPECTRAL_SUFFIXES = {
@@ -85,7 +91,7 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "ade20k", 
     }
     if "body.0.norm_0.first_norm.running_mean" not in generator:
         found["param_free_norm"] = "instance"
-    config = OASISConfig(**{**resolve_preset(preset), **found, **overrides})
+    config = OASISConfig(**{**OASISConfig.resolve_preset(preset), **found, **overrides})
     in_nc = generator["fc.weight"].shape[1]
     if in_nc != config.z_dim + config.num_label_channels:
         raise ValueError(
@@ -170,32 +176,24 @@ def convert_oasis_checkpoint(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by this module's `main` and `labelsynth convert oasis`."""
-    parser.add_argument("checkpoint", help="checkpoint folder (<name>/ or <name>/models/ with best_EMA.pth) or a .pth")
-    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
-    parser.add_argument("--preset", default="ade20k", choices=sorted(OASIS_PRESETS) + ["coco"],
-                        help="dataset preset the checkpoint was trained with (default: ade20k)")
+    add_converter_arguments(
+        parser, OASISConfig, default_preset="ade20k", discriminator_file="<iter>_D.pth",
+        checkpoint_help="checkpoint folder (<name>/ or <name>/models/ with best_EMA.pth) or a .pth",
+        overrides=("label_nc", "image_size"),
+        override_help={"label_nc": "override label_nc (custom datasets; channels = label_nc + 1)"})
     parser.add_argument("--weights", default="EMA", choices=GENERATOR_WEIGHTS,
                         help="EMA (the averaged generator, as test.py; default) or G (the raw generator)")
     parser.add_argument("--iter", default="best", dest="iteration",
                         help="which saved iteration: best (default, as test.py), latest or a number")
-    parser.add_argument("--with-discriminator", action="store_true",
-                        help="also convert <iter>_D.pth into <output_dir>/discriminator (for fine-tuning)")
     parser.add_argument("--z-dim", type=int, help="override the noise channels (original --z_dim, 64)")
-    parser.add_argument("--label-nc", type=int, help="override label_nc (custom datasets; channels = label_nc + 1)")
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="override the generated size (original --crop_size / --aspect_ratio)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
 
 
 def run(args: argparse.Namespace) -> OASISModel:
     """Convert and save as `args` say; returns the model."""
-    overrides = {k: v for k, v in (("z_dim", args.z_dim), ("label_nc", args.label_nc), ("image_size", args.image_size))
-                 if v is not None}
-    result = convert_oasis_checkpoint(args.checkpoint, preset=args.preset, weights=args.weights,
-                                      iteration=args.iteration, discriminator=args.with_discriminator, **overrides)
-    model, netd = result if isinstance(result, tuple) else (result, None)
-    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
-    return model
+    overrides = config_overrides(args, "z_dim", "label_nc", "image_size")
+    return save_conversion(args, convert_oasis_checkpoint(args.checkpoint, preset=args.preset, weights=args.weights,
+                                                          iteration=args.iteration,
+                                                          discriminator=args.with_discriminator, **overrides))
 
 
 def main(argv: list[str] | None = None) -> None:

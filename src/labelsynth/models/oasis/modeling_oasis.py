@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ...hub import ModelCardInfo
-from ...inputs import ClassSubset, DemoInput, DemoSpec, Number
+from ...inputs import DemoInput, DemoSpec, Number, RegionPicker
 from ...layers.blocks import SPADEResnetBlock, maybe_spectral_norm
 from ...layers.noise_normalization import NoiseSemanticLayout, NoiseSPADE
 from ...modeling_utils import (
@@ -207,20 +207,22 @@ class OASISModel(OASISPreTrainedModel):
     @classmethod
     def demo_spec(cls, config: OASISConfig) -> DemoSpec:
         """What the Gradio demo shows besides the label map (`labelsynth.inputs`): the seed draws the 3D noise; the
-        picked classes are re-rolled with their own seed."""
+        picked classes and the painted region are re-rolled with their own seed."""
         return DemoSpec(
             inputs={
                 "noise": None,  # from the seed (explicit maps from the Python API)
                 "resample": DemoInput(
-                    "Re-roll these classes (optional)", control=ClassSubset(),
-                    info="Their pixels get noise from the re-roll seed, the rest from the seed: only they (and a "
-                    "fading margin around them) change"),
+                    # The label also names the input in the generated Space READMEs (demos/oasis-*/README.md).
+                    "Re-roll these classes (optional)", control=RegionPicker(),
+                    info="Or paint the region below. The re-rolled pixels get noise from the re-roll seed, the rest "
+                    "from the seed: only they (and a fading margin around them) change"),
                 "resample_seed": DemoInput("Re-roll seed", control=Number(0, 2**31 - 1, 1),
-                                           info="Used for the classes picked above"),
+                                           info="Used for the classes picked and the region painted"),
             },
             stochastic=True,
-            notes="The seed draws the 3D noise: each seed gives another appearance. Pick classes to re-roll to change "
-                  "only their look (the rest of the image stays put, up to a fading margin around them).",
+            notes="The seed draws the 3D noise: each seed gives another appearance. Pick classes to re-roll, or paint "
+                  "a region over the latest result, to change only their look (the rest of the image stays put, up "
+                  "to a fading margin around them).",
         )
 
     def pipeline_forward_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:

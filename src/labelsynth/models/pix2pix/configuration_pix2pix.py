@@ -6,6 +6,7 @@ from typing import Any
 
 from ...configuration_utils import (
     MAX_CHANNELS,
+    MAX_DISCRIMINATOR_LAYERS,
     MAX_DOWNSAMPLING,
     LabelSynthConfig,
     check_bool,
@@ -18,7 +19,6 @@ NORMS = ("batch", "instance")
 TEST_MODES = ("original", "eval")
 # The original `--netG` names of the U-Nets: the number of stride-2 levels (the input must be divisible by 2**n).
 UNET_NUM_DOWNS = {"unet_256": 8, "unet_128": 7}
-MAX_DISCRIMINATOR_LAYERS = 8  # stride-2 PatchGAN layers: the original's 3 sees 70x70 patches, 8 sees ~2300x2300
 
 # Dataset presets. The released pix2pix label->photo models were trained on colour renderings of the label maps.
 PIX2PIX_PRESETS: dict[str, dict[str, Any]] = {
@@ -28,14 +28,6 @@ PIX2PIX_PRESETS: dict[str, dict[str, Any]] = {
                        image_size=(256, 256), input_encoding="color"),
 }
 _PRESET_ALIASES = {"facade": "facades", "cmp-facades": "facades", "facades_label2photo": "facades"}
-
-
-def resolve_preset(name: str) -> dict[str, Any]:
-    """The `Pix2PixConfig` fields of a dataset preset."""
-    key = _PRESET_ALIASES.get(name.lower(), name.lower())
-    if key not in PIX2PIX_PRESETS:
-        raise ValueError(f"unknown pix2pix preset {name!r}; available: {sorted(PIX2PIX_PRESETS)}")
-    return dict(PIX2PIX_PRESETS[key])
 
 
 class Pix2PixConfig(LabelSynthConfig):
@@ -70,6 +62,9 @@ class Pix2PixConfig(LabelSynthConfig):
     """
 
     model_type = "pix2pix"
+    presets = PIX2PIX_PRESETS
+    preset_aliases = _PRESET_ALIASES
+    family = "pix2pix"
 
     def __init__(
         self,
@@ -138,8 +133,3 @@ class Pix2PixConfig(LabelSynthConfig):
     def discriminator_input_nc(self) -> int:
         """Channels the discriminator sees: the generator input concatenated with an RGB image."""
         return self.generator_input_nc + 3
-
-    @classmethod
-    def for_dataset(cls, name: str, **overrides: Any) -> Pix2PixConfig:
-        """Preset of a dataset: "facades" or "cityscapes" (overrides win)."""
-        return cls(**{**resolve_preset(name), **overrides})

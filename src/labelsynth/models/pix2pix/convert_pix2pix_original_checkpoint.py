@@ -31,14 +31,16 @@ from typing import Any
 import torch
 
 from ...conversion_utils import (
-    discriminator_checkpoint,
+    add_converter_arguments,
+    config_overrides,
+    convert_discriminator,
     generator_checkpoint,
     load_checked,
     run_converter_script,
-    save_converted,
+    save_conversion,
 )
 from ...state_dict_utils import load_torch_state_dict
-from .configuration_pix2pix import PIX2PIX_PRESETS, Pix2PixConfig, resolve_preset
+from .configuration_pix2pix import Pix2PixConfig
 from .modeling_pix2pix import Pix2PixDiscriminator, Pix2PixModel
 
 # Sequential index -> layer name inside one level of the original recursive U-Net.
@@ -144,7 +146,7 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "facades",
     input_nc = first.shape[1]
     found: dict[str, Any] = {"ngf": first.shape[0], "num_downs": count_levels(generator),
                              "norm": "instance" if _is_instance_norm(generator) else "batch"}
-    values = {**resolve_preset(preset), **found, **overrides}
+    values = {**Pix2PixConfig.resolve_preset(preset), **found, **overrides}
     if "input_encoding" not in overrides:
         values["input_encoding"] = "color" if input_nc == 3 + int(values.get("use_instance_edges", False)) else "one_hot"
     config = Pix2PixConfig(**values)
@@ -198,49 +200,38 @@ def convert_pix2pix_checkpoint(
                                                         f"{generator_path.name} (preset {preset})"}}
     if not discriminator:
         return model
-    d_path = discriminator_checkpoint(folder)
-    d_state = convert_discriminator_state_dict(load_torch_state_dict(d_path))
-    # D's width and depth are independent of G's (`--ndf`, `--n_layers_D`): read them from the weights.
-    config.ndf = d_state["discriminator.stages.0.0.weight"].shape[0]
-    config.n_layers_d = len({k.split(".")[2] for k in d_state}) - 2
-    netd = Pix2PixDiscriminator(config)
-    _load_strict(netd, d_state, str(d_path))
-    return model, netd.eval()
+    return model, convert_discriminator(folder, config, Pix2PixDiscriminator, convert_discriminator_state_dict,
+                                        _load_strict, sizes=_discriminator_sizes)
+
+
+def _discriminator_sizes(state: dict[str, torch.Tensor]) -> dict[str, int]:
+    """`--ndf` and `--n_layers_D` of a converted PatchGAN state dict (the single-scale `discriminator.stages.<n>`)."""
+    return {"ndf": state["discriminator.stages.0.0.weight"].shape[0],
+            "n_layers_d": len({k.split(".")[2] for k in state}) - 2}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by this module's `main` and `labelsynth convert pix2pix`."""
-    parser.add_argument("checkpoint", help="checkpoint folder (latest_net_G.pth) or a generator .pth file")
-    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
-    parser.add_argument("--preset", default="facades", choices=sorted(PIX2PIX_PRESETS),
-                        help="dataset preset: label space and image size (default: facades)")
+    add_converter_arguments(parser, Pix2PixConfig, default_preset="facades",
+                            checkpoint_help="checkpoint folder (latest_net_G.pth) or a generator .pth file",
+                            preset_help="dataset preset: label space and image size",
+                            overrides=("label_nc", "label_space", "image_size"),
+                            override_help={"image_size": "override the generated size (original --crop_size)"})
     parser.add_argument("--no-dropout", action="store_true",
                         help="the model was trained with --no_dropout (not visible in the weights)")
     parser.add_argument("--test-mode", choices=["original", "eval"],
                         help="default test mode of the converted model (default: original, as the original test.py)")
     parser.add_argument("--input-encoding", choices=["color", "one_hot"],
                         help="override the input encoding read from the weights (3 input channels = color)")
-    parser.add_argument("--label-nc", type=int, help="override label_nc (custom datasets)")
-    parser.add_argument("--label-space", help="override the label space (name of a built-in space)")
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="override the generated size (original --crop_size)")
-    parser.add_argument("--with-discriminator", action="store_true",
-                        help="also convert latest_net_D.pth into <output_dir>/discriminator (for fine-tuning)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
 
 
 def run(args: argparse.Namespace) -> Pix2PixModel:
     """Convert and save as `args` say; returns the model."""
-    overrides = {k: v for k, v in (("label_nc", args.label_nc), ("label_space", args.label_space),
-                                   ("input_encoding", args.input_encoding), ("test_mode", args.test_mode),
-                                   ("image_size", args.image_size)) if v is not None}
+    overrides = config_overrides(args, "label_nc", "label_space", "input_encoding", "test_mode", "image_size")
     if args.no_dropout:
         overrides["use_dropout"] = False
-    result = convert_pix2pix_checkpoint(args.checkpoint, preset=args.preset, discriminator=args.with_discriminator,
-                                        **overrides)
-    model, netd = result if isinstance(result, tuple) else (result, None)
-    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
-    return model
+    return save_conversion(args, convert_pix2pix_checkpoint(args.checkpoint, preset=args.preset,
+                                                            discriminator=args.with_discriminator, **overrides))
 
 
 def main(argv: list[str] | None = None) -> None:

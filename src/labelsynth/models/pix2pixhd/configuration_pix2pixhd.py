@@ -7,6 +7,7 @@ from typing import Any
 
 from ...configuration_utils import (
     MAX_CHANNELS,
+    MAX_DISCRIMINATOR_LAYERS,
     MAX_SCALES,
     LabelSynthConfig,
     check_choice,
@@ -18,7 +19,6 @@ FEATURE_MODES = (None, "instance", "label")
 NORMS = ("instance", "batch")
 MAX_BLOCKS = 32  # residual blocks per network: 3.5x the original's 9 at the global generator's bottleneck
 MAX_LOCAL_ENHANCERS = 4  # each doubles the resolution: 4 take a 512p global generator to 8192p
-MAX_DISCRIMINATOR_LAYERS = 8  # stride-2 PatchGAN layers: 2.7x the original's 3
 MAX_FEATURES = 256  # encoded feature channels (3 in the original) and feature-bank clusters per class (10)
 
 # The Cityscapes recipes of the original scripts (scripts/train_512p.sh, train_1024p_24G.sh, *_feat.sh). Only the
@@ -34,14 +34,6 @@ PIX2PIXHD_PRESETS: dict[str, dict[str, Any]] = {
 }
 _PRESET_ALIASES = {"cityscapes": "cityscapes-1024p", "label2city_1024p": "cityscapes-1024p",
                    "label2city_512p": "cityscapes-512p"}
-
-
-def resolve_preset(name: str) -> dict[str, Any]:
-    """The `Pix2PixHDConfig` fields of a preset ("cityscapes" = the released 1024p model)."""
-    key = _PRESET_ALIASES.get(name.lower(), name.lower())
-    if key not in PIX2PIXHD_PRESETS:
-        raise ValueError(f"unknown pix2pixHD preset {name!r}; available: {sorted(PIX2PIXHD_PRESETS)}")
-    return dict(PIX2PIXHD_PRESETS[key])
 
 
 class Pix2PixHDConfig(LabelSynthConfig):
@@ -80,6 +72,9 @@ class Pix2PixHDConfig(LabelSynthConfig):
     """
 
     model_type = "pix2pixhd"
+    presets = PIX2PIXHD_PRESETS
+    preset_aliases = _PRESET_ALIASES
+    family = "pix2pixHD"
 
     def __init__(
         self,
@@ -200,9 +195,3 @@ class Pix2PixHDConfig(LabelSynthConfig):
         if self.use_features:
             reason += f", and 2**n_downsample_e={self.n_downsample_e} for the feature encoder"
         return reason
-
-    @classmethod
-    def for_dataset(cls, name: str, **overrides: Any) -> Pix2PixHDConfig:
-        """Preset of an original recipe: "cityscapes-512p", "cityscapes-1024p" (the released model; alias
-        "cityscapes") and their "-feat" variants with the instance feature encoder (overrides win)."""
-        return cls(**{**resolve_preset(name), **overrides})

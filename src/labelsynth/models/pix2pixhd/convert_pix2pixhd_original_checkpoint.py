@@ -37,15 +37,17 @@ import numpy as np
 import torch
 
 from ...conversion_utils import (
+    add_converter_arguments,
+    config_overrides,
     discriminator_checkpoint,
     find_checkpoint_file,
     generator_checkpoint,
     load_checked,
     run_converter_script,
-    save_converted,
+    save_conversion,
 )
 from ...state_dict_utils import load_torch_state_dict
-from .configuration_pix2pixhd import PIX2PIXHD_PRESETS, Pix2PixHDConfig, resolve_preset
+from .configuration_pix2pixhd import Pix2PixHDConfig
 from .modeling_pix2pixhd import Pix2PixHDDiscriminator, Pix2PixHDModel
 
 _BLOCK_KEY = re.compile(r"^model\.(\d+)\.conv_block\.")
@@ -182,7 +184,7 @@ def infer_config(generator: Mapping[str, torch.Tensor], encoder: Mapping[str, to
         nef, n_down_e, _ = _global_layout(encoder, "encoder")
         last = max(i for i in _indices(encoder, "model.") if encoder.get(f"model.{i}.weight", torch.empty(0)).dim() == 4)
         found.update(nef=nef, n_downsample_e=n_down_e, feat_num=encoder[f"model.{last}.weight"].shape[0])
-    settings = {**resolve_preset(preset), **found, **overrides}
+    settings = {**Pix2PixHDConfig.resolve_preset(preset), **found, **overrides}
     if encoder is not None and settings.get("feature_mode") is None:
         settings["feature_mode"] = "instance"
     elif encoder is None and "feature_mode" not in overrides:
@@ -322,37 +324,27 @@ def convert_pix2pixhd_checkpoint(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by this module's `main` and `labelsynth convert pix2pixhd`."""
-    parser.add_argument("checkpoint", help="checkpoint folder (latest_net_G.pth [+ latest_net_E.pth, "
-                                           "features_clustered_010.npy]) or a G .pth file")
-    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
-    parser.add_argument("--preset", default="cityscapes-1024p", choices=sorted(PIX2PIXHD_PRESETS) + ["cityscapes"],
-                        help="the recipe the checkpoint was trained with (default: cityscapes-1024p, the released "
-                             "label2city_1024p)")
+    add_converter_arguments(
+        parser, Pix2PixHDConfig, default_preset="cityscapes-1024p",
+        checkpoint_help="checkpoint folder (latest_net_G.pth [+ latest_net_E.pth, features_clustered_010.npy]) or a "
+                        "G .pth file",
+        preset_help="the recipe the checkpoint was trained with (cityscapes-1024p: the released label2city_1024p)",
+        overrides=("label_nc", "instance_edges", "image_size"),
+        override_help={"image_size": "override the native generated size (original --loadSize / --fineSize)"})
     parser.add_argument("--encoder", help="path of latest_net_E.pth when it is not in the checkpoint folder")
     parser.add_argument("--features", help="path of features_clustered_010.npy when it is not in the checkpoint folder")
     parser.add_argument("--label-feat", action="store_true",
                         help="the encoder pools over label regions, not instances (original --label_feat)")
-    parser.add_argument("--with-discriminator", action="store_true",
-                        help="also convert latest_net_D.pth into <output_dir>/discriminator (for fine-tuning)")
-    parser.add_argument("--label-nc", type=int, help="override label_nc (custom datasets)")
-    parser.add_argument("--instance-edges", action=argparse.BooleanOptionalAction, default=None,
-                        help="override whether the model takes instance edges (original: not --no_instance)")
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="override the native generated size (original --loadSize / --fineSize)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
 
 
 def run(args: argparse.Namespace) -> Pix2PixHDModel:
     """Convert and save as `args` say; returns the model."""
-    overrides = {k: v for k, v in (("label_nc", args.label_nc), ("use_instance_edges", args.instance_edges),
-                                   ("image_size", args.image_size), ("feature_mode", "label" if args.label_feat
-                                                                     else None)) if v is not None}
-    result = convert_pix2pixhd_checkpoint(args.checkpoint, preset=args.preset, encoder_path=args.encoder,
-                                          feature_bank_path=args.features, discriminator=args.with_discriminator,
-                                          **overrides)
-    model, netd = result if isinstance(result, tuple) else (result, None)
-    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
-    return model
+    overrides = config_overrides(args, "label_nc", "instance_edges", "image_size")
+    if args.label_feat:
+        overrides["feature_mode"] = "label"
+    return save_conversion(args, convert_pix2pixhd_checkpoint(
+        args.checkpoint, preset=args.preset, encoder_path=args.encoder, feature_bank_path=args.features,
+        discriminator=args.with_discriminator, **overrides))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ...configuration_utils import (
-    CONV_NORMS,
     MAX_CHANNELS,
-    MAX_KERNEL_SIZE,
     MAX_LATENT_DIM,
-    MAX_SCALES,
     LabelSynthConfig,
-    check_bool,
-    check_choice,
     check_int,
     check_layer_size,
 )
-from ...layers.normalization import PARAM_FREE_NORMS
-from ..spade.configuration_spade import MAX_DISCRIMINATOR_LAYERS, UpsamplingGridMixin, min_normalized_width
+from ..spade.configuration_spade import SPADEBlocksMixin, UpsamplingGridMixin
 
 # The ResBlocks whose normalizations use region styles, in forward order; the last block (up_3) is SPADE-only.
 STYLE_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2")
@@ -32,15 +26,7 @@ _PRESET_ALIASES = {"celeba": "celebamask-hq", "celebahq": "celebamask-hq", "cele
                    "celebamask": "celebamask-hq"}
 
 
-def resolve_preset(name: str) -> dict[str, Any]:
-    """The `SEANConfig` fields of a dataset preset (aliases such as "celeba-hq" accepted)."""
-    key = _PRESET_ALIASES.get(name.lower(), name.lower())
-    if key not in SEAN_PRESETS:
-        raise ValueError(f"unknown SEAN preset {name!r}; available: {sorted(SEAN_PRESETS)}")
-    return dict(SEAN_PRESETS[key])
-
-
-class SEANConfig(UpsamplingGridMixin, LabelSynthConfig):
+class SEANConfig(UpsamplingGridMixin, SPADEBlocksMixin, LabelSynthConfig):
     """Configuration of `SEANModel` (style encoder + generator) and `SEANDiscriminator`.
 
     Label-space fields (`label_space`, `label_nc`, `contain_dontcare_label`, `ignore_index`, `image_size`) are
@@ -66,6 +52,9 @@ class SEANConfig(UpsamplingGridMixin, LabelSynthConfig):
     """
 
     model_type = "sean"
+    presets = SEAN_PRESETS
+    preset_aliases = _PRESET_ALIASES
+    family = "SEAN"
 
     def __init__(
         self,
@@ -117,23 +106,12 @@ class SEANConfig(UpsamplingGridMixin, LabelSynthConfig):
                 "SEAN has one style code per semantic channel, so it cannot take an instance-edge channel; "
                 "set use_instance_edges=False (the original was trained with --no_instance)"
             )
-        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
-        narrowest = min_normalized_width(self.param_free_norm)
-        reason = f"the widest layers have 16 * ngf channels, at most {MAX_CHANNELS}"
-        if narrowest > 1:
-            reason += f"; the last block normalises ngf channels, at least {narrowest} with positional norm"
-        self.ngf = check_int("ngf", self.ngf, narrowest, MAX_CHANNELS // 16, reason=reason)
-        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
-        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
-        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
+        self._check_spade_blocks()
         self.style_dim = check_int("style_dim", self.style_dim, 1, MAX_LATENT_DIM)
         self.style_encoder_ngf = check_int(
             "style_encoder_ngf", self.style_encoder_ngf, 1, MAX_CHANNELS // 8,
             reason=f"the style encoder's widest layer has 8 * style_encoder_ngf channels, at most {MAX_CHANNELS}")
-        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
-        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, 1, MAX_DISCRIMINATOR_LAYERS)
-        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
-        self.discriminator_norm = check_choice("discriminator_norm", self.discriminator_norm, CONV_NORMS)
+        self._check_patchgan()
         self._check_image_size()
         # Every SEAN layer holds one style_dim x style_dim linear map per semantic channel.
         check_layer_size("each SEAN layer's per-class style maps", self.num_style_classes * self.style_dim**2,
@@ -144,8 +122,3 @@ class SEANConfig(UpsamplingGridMixin, LabelSynthConfig):
     def num_style_classes(self) -> int:
         """Style codes per image: one per semantic channel."""
         return self.num_label_channels
-
-    @classmethod
-    def for_dataset(cls, name: str, **overrides: Any) -> SEANConfig:
-        """Preset of the released checkpoint: "celebamask-hq" (overrides win)."""
-        return cls(**{**resolve_preset(name), **overrides})

@@ -26,19 +26,20 @@ from typing import Any
 import torch
 
 from ...conversion_utils import (
-    discriminator_checkpoint,
+    add_converter_arguments,
+    config_overrides,
+    convert_discriminator,
     generator_checkpoint,
     load_checked,
-    multiscale_discriminator_options,
     run_converter_script,
-    save_converted,
+    save_conversion,
 )
 from ...state_dict_utils import load_torch_state_dict
 from ..spade.convert_spade_original_checkpoint import (
     convert_discriminator_state_dict,
     rename_spectral_keys,
 )
-from .configuration_sean import SEAN_PRESETS, SEANConfig, resolve_preset
+from .configuration_sean import SEANConfig
 from .modeling_sean import SEANDiscriminator, SEANModel
 
 _ENCODER_LAYERS = {"1": "conv_in", "4": "down_0", "7": "down_1", "10": "up", "14": "conv_out"}
@@ -97,7 +98,7 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "celebamas
     }
     if "head_0.ace_0.param_free_norm.running_mean" not in generator:
         found["param_free_norm"] = "instance"
-    config = SEANConfig(**{**resolve_preset(preset), **found, **overrides})
+    config = SEANConfig(**{**SEANConfig.resolve_preset(preset), **found, **overrides})
     if config.semantic_nc != shared.shape[1] or config.num_style_classes != num_classes:
         raise ValueError(
             f"the checkpoint has {shared.shape[1]} semantic channels and {num_classes} per-class style layers but "
@@ -138,44 +139,24 @@ def convert_sean_checkpoint(
                                                         f"(preset {preset})"}}
     if not discriminator:
         return model
-    d_path = discriminator_checkpoint(folder)
-    d_state = convert_discriminator_state_dict(load_torch_state_dict(d_path))
-    for name, value in multiscale_discriminator_options(d_state).items():
-        setattr(config, name, value)
-    netd = SEANDiscriminator(config)
-    _load_strict(netd, d_state, str(d_path))
-    return model, netd.eval()
+    return model, convert_discriminator(folder, config, SEANDiscriminator, convert_discriminator_state_dict,
+                                        _load_strict)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by this module's `main` and `labelsynth convert sean`."""
-    parser.add_argument("checkpoint", help="checkpoint folder (latest_net_G.pth) or a G .pth file")
-    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
-    parser.add_argument("--preset", default="celebamask-hq", choices=sorted(SEAN_PRESETS),
-                        help="dataset preset the checkpoint was trained with (default: celebamask-hq)")
-    parser.add_argument("--with-discriminator", action="store_true",
-                        help="also convert latest_net_D.pth into <output_dir>/discriminator (for fine-tuning)")
-    parser.add_argument("--label-nc", type=int, help="override label_nc (custom datasets)")
-    parser.add_argument("--contain-dontcare-label", action=argparse.BooleanOptionalAction, default=None,
-                        help="override whether the model has a don't-care channel (original --contain_dontcare_label)")
-    parser.add_argument("--label-space", help="override the label space (a registered name) for custom datasets")
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="override the generated size (original --crop_size / --aspect_ratio)")
+    add_converter_arguments(parser, SEANConfig, default_preset="celebamask-hq",
+                            checkpoint_help="checkpoint folder (latest_net_G.pth) or a G .pth file",
+                            overrides=("label_nc", "contain_dontcare_label", "label_space", "image_size"))
     parser.add_argument("--num-upsampling-layers", choices=["normal", "more"], help="override the preset")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
 
 
 def run(args: argparse.Namespace) -> SEANModel:
     """Convert and save as `args` say; returns the model."""
-    overrides = {k: v for k, v in (("label_nc", args.label_nc), ("num_upsampling_layers", args.num_upsampling_layers),
-                                   ("contain_dontcare_label", args.contain_dontcare_label),
-                                   ("label_space", args.label_space), ("image_size", args.image_size))
-                 if v is not None}
-    result = convert_sean_checkpoint(args.checkpoint, preset=args.preset, discriminator=args.with_discriminator,
-                                     **overrides)
-    model, netd = result if isinstance(result, tuple) else (result, None)
-    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
-    return model
+    overrides = config_overrides(args, "label_nc", "num_upsampling_layers", "contain_dontcare_label", "label_space",
+                                 "image_size")
+    return save_conversion(args, convert_sean_checkpoint(args.checkpoint, preset=args.preset,
+                                                         discriminator=args.with_discriminator, **overrides))
 
 
 def main(argv: list[str] | None = None) -> None:

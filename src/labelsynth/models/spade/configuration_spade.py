@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ...configuration_utils import (
     CONV_NORMS,
     MAX_CHANNELS,
+    MAX_DISCRIMINATOR_LAYERS,
     MAX_KERNEL_SIZE,
     MAX_LATENT_DIM,
     MAX_SCALES,
@@ -22,7 +24,6 @@ UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 # Norms of the VAE style encoder's convs: an optional "spectral" prefix + InstanceNorm or none (the original `--norm_E`;
 # the encoder implements no other norm, so "batch" is refused rather than silently dropped).
 ENCODER_NORMS = ("spectralinstance", "spectral", "instance", "none")
-MAX_DISCRIMINATOR_LAYERS = 8  # PatchGAN stages: 2x the original's 4
 
 
 def min_normalized_width(param_free_norm: str) -> int:
@@ -52,6 +53,45 @@ class UpsamplingGridMixin:
                 f"num_upsampling_layers={self.num_upsampling_layers!r}"
             )
 
+
+class SPADEBlocksMixin:
+    """For generators built of SPADE residual blocks (SPADE, SEAN, OASIS, CoCosNet's translation network) and the
+    multi-scale PatchGAN that most of them train with: the checks of the fields they share, for `validate`."""
+
+    param_free_norm: str
+    ngf: int
+    spectral_norm: bool
+    spade_kernel_size: int
+    spade_hidden_nc: int
+    ndf: int
+    n_layers_d: int
+    num_d: int
+    discriminator_norm: str
+
+    def _check_spade_blocks(self, norms: Sequence[str] = PARAM_FREE_NORMS, last_block_divisor: int = 1) -> None:
+        """Check `param_free_norm` (one of `norms`), `ngf` (the widest layers have 16 * ngf channels; the last block
+        normalises ngf // `last_block_divisor` channels, which must not be empty and which positional norm needs two
+        of), `spectral_norm`, `spade_kernel_size` and `spade_hidden_nc`."""
+        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, tuple(norms))
+        narrowest = min_normalized_width(self.param_free_norm)
+        reason = f"the widest layers have 16 * ngf channels, at most {MAX_CHANNELS}"
+        if last_block_divisor * narrowest > 1:
+            reason += (f"; the last block normalises ngf{f' // {last_block_divisor}' if last_block_divisor > 1 else ''}"
+                       f" channels, at least {narrowest} with param_free_norm={self.param_free_norm!r}")
+        self.ngf = check_int("ngf", self.ngf, last_block_divisor * narrowest, MAX_CHANNELS // 16, reason=reason)
+        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
+        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
+        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
+
+    def _check_patchgan(self, min_layers: int = 1) -> None:
+        """Check the multi-scale PatchGAN's `ndf`, `n_layers_d` (`min_layers` .. `MAX_DISCRIMINATOR_LAYERS`),
+        `num_d` and `discriminator_norm`."""
+        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
+        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, min_layers, MAX_DISCRIMINATOR_LAYERS)
+        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
+        self.discriminator_norm = check_choice("discriminator_norm", self.discriminator_norm, CONV_NORMS)
+
+
 # Dataset presets of the released checkpoints (original option hooks of each dataset mode).
 SPADE_PRESETS: dict[str, dict[str, Any]] = {
     "ade20k": dict(label_space="ade20k", label_nc=150, contain_dontcare_label=True, use_instance_edges=False,
@@ -64,15 +104,7 @@ SPADE_PRESETS: dict[str, dict[str, Any]] = {
 _PRESET_ALIASES = {"coco": "coco-stuff", "cocostuff": "coco-stuff", "coco_stuff": "coco-stuff", "ade": "ade20k"}
 
 
-def resolve_preset(name: str) -> dict[str, Any]:
-    """The `SPADEConfig` fields of a dataset preset (aliases such as "coco" accepted)."""
-    key = _PRESET_ALIASES.get(name.lower(), name.lower())
-    if key not in SPADE_PRESETS:
-        raise ValueError(f"unknown SPADE preset {name!r}; available: {sorted(SPADE_PRESETS)}")
-    return dict(SPADE_PRESETS[key])
-
-
-class SPADEConfig(UpsamplingGridMixin, LabelSynthConfig):
+class SPADEConfig(UpsamplingGridMixin, SPADEBlocksMixin, LabelSynthConfig):
     """Configuration of `SPADEModel` (generator + optional VAE style encoder) and `SPADEDiscriminator`.
 
     Label-space fields (`label_space`, `label_nc`, `contain_dontcare_label`, `ignore_index`, `use_instance_edges`,
@@ -101,6 +133,9 @@ class SPADEConfig(UpsamplingGridMixin, LabelSynthConfig):
     """
 
     model_type = "spade"
+    presets = SPADE_PRESETS
+    preset_aliases = _PRESET_ALIASES
+    family = "SPADE"
 
     def __init__(
         self,
@@ -147,34 +182,16 @@ class SPADEConfig(UpsamplingGridMixin, LabelSynthConfig):
         super().validate()
         self.num_upsampling_layers = check_choice("num_upsampling_layers", self.num_upsampling_layers,
                                                   tuple(UPSAMPLING_LAYERS))
-        self.param_free_norm = check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
-        # The last block normalises ngf channels, ngf // 2 with "most" (which must not be empty); positional norm
-        # takes each pixel's variance over the channels, which needs two of them.
-        divisor = 2 if self.num_upsampling_layers == "most" else 1
-        narrowest = min_normalized_width(self.param_free_norm)
-        reason = f"the widest layers have 16 * ngf channels, at most {MAX_CHANNELS}"
-        if divisor * narrowest > 1:
-            reason += (f"; the last block normalises ngf{' // 2' if divisor == 2 else ''} channels, at least "
-                       f"{narrowest} with param_free_norm={self.param_free_norm!r}")
-        self.ngf = check_int("ngf", self.ngf, divisor * narrowest, MAX_CHANNELS // 16, reason=reason)
-        self.spectral_norm = check_bool("spectral_norm", self.spectral_norm)
-        self.spade_kernel_size = check_int("spade_kernel_size", self.spade_kernel_size, 1, MAX_KERNEL_SIZE, odd=True)
-        self.spade_hidden_nc = check_int("spade_hidden_nc", self.spade_hidden_nc, 1, MAX_CHANNELS)
+        # The last block normalises ngf channels, ngf // 2 with "most" (positional norm takes each pixel's variance
+        # over the channels, which needs two of them).
+        self._check_spade_blocks(last_block_divisor=2 if self.num_upsampling_layers == "most" else 1)
         self.use_vae = check_bool("use_vae", self.use_vae)
         self.z_dim = check_int("z_dim", self.z_dim, 1, MAX_LATENT_DIM)
         self.encoder_norm = check_choice("encoder_norm", self.encoder_norm, ENCODER_NORMS)
-        self.ndf = check_int("ndf", self.ndf, 1, MAX_CHANNELS)
-        self.n_layers_d = check_int("n_layers_d", self.n_layers_d, 1, MAX_DISCRIMINATOR_LAYERS)
-        self.num_d = check_int("num_d", self.num_d, 1, MAX_SCALES)
-        self.discriminator_norm = check_choice("discriminator_norm", self.discriminator_norm, CONV_NORMS)
+        self._check_patchgan()
         self._check_image_size()
         if self.use_vae:
             latent_h, latent_w = (s // self.upsampling_factor for s in self.image_size)
             check_layer_size("the VAE's projection z -> latent grid", self.z_dim * 16 * self.ngf * latent_h * latent_w,
                              f"z_dim={self.z_dim} x 16 * ngf={self.ngf} x latent grid {latent_h}x{latent_w} = "
                              f"image_size / {self.upsampling_factor}")
-
-    @classmethod
-    def for_dataset(cls, name: str, **overrides: Any) -> SPADEConfig:
-        """Preset of a released checkpoint: "ade20k", "cityscapes" or "coco-stuff" (overrides win)."""
-        return cls(**{**resolve_preset(name), **overrides})

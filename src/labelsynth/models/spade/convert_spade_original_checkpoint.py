@@ -26,16 +26,17 @@ from typing import Any
 import torch
 
 from ...conversion_utils import (
-    discriminator_checkpoint,
+    add_converter_arguments,
+    config_overrides,
+    convert_discriminator,
     find_checkpoint_file,
     generator_checkpoint,
     load_checked,
-    multiscale_discriminator_options,
     run_converter_script,
-    save_converted,
+    save_conversion,
 )
 from ...state_dict_utils import load_torch_state_dict
-from .configuration_spade import SPADE_PRESETS, SPADEConfig, resolve_preset
+from .configuration_spade import SPADEConfig
 from .modeling_spade import SPADEDiscriminator, SPADEModel
 
 _SPECTRAL_SUFFIXES = {
@@ -99,7 +100,7 @@ def infer_config(generator: Mapping[str, torch.Tensor], preset: str = "ade20k",
     if any(k.startswith("up_4.") for k in generator):
         found["num_upsampling_layers"] = "most"
 
-    config = SPADEConfig(**{**resolve_preset(preset), **found, **overrides})
+    config = SPADEConfig(**{**SPADEConfig.resolve_preset(preset), **found, **overrides})
     semantic_nc = shared.shape[1]
     if config.semantic_nc != semantic_nc:
         raise ValueError(
@@ -168,50 +169,32 @@ def convert_spade_checkpoint(
                                                         f"(preset {preset})"}}
     if not discriminator:
         return model
-    d_path = discriminator_checkpoint(folder)
-    d_state = convert_discriminator_state_dict(load_torch_state_dict(d_path))
-    for name, value in multiscale_discriminator_options(d_state).items():
-        setattr(config, name, value)
-    netd = SPADEDiscriminator(config)
-    _load_strict(netd, d_state, str(d_path))
-    return model, netd.eval()
+    return model, convert_discriminator(folder, config, SPADEDiscriminator, convert_discriminator_state_dict,
+                                        _load_strict)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by this module's `main` and `labelsynth convert spade`."""
-    parser.add_argument("checkpoint", help="checkpoint folder (latest_net_G.pth [+ latest_net_E.pth]) or a G .pth file")
-    parser.add_argument("output_dir", help="where to write config.json, model.safetensors, preprocessor_config.json")
-    parser.add_argument("--preset", default="ade20k", choices=sorted(SPADE_PRESETS) + ["coco"],
-                        help="dataset preset the checkpoint was trained with (default: ade20k)")
+    add_converter_arguments(
+        parser, SPADEConfig, default_preset="ade20k",
+        checkpoint_help="checkpoint folder (latest_net_G.pth [+ latest_net_E.pth]) or a G .pth file",
+        overrides=("label_nc", "contain_dontcare_label", "instance_edges", "image_size"))
     parser.add_argument("--use-vae", action="store_true",
                         help="expect a VAE checkpoint (also detected from the weights) and convert latest_net_E.pth")
     parser.add_argument("--encoder", help="path of latest_net_E.pth when it is not in the checkpoint folder")
-    parser.add_argument("--with-discriminator", action="store_true",
-                        help="also convert latest_net_D.pth into <output_dir>/discriminator (for fine-tuning)")
-    parser.add_argument("--label-nc", type=int, help="override label_nc (custom datasets)")
-    parser.add_argument("--contain-dontcare-label", action=argparse.BooleanOptionalAction, default=None,
-                        help="override whether the model has a don't-care channel (original --contain_dontcare_label)")
-    parser.add_argument("--instance-edges", action=argparse.BooleanOptionalAction, default=None,
-                        help="override whether the model takes instance edges (original: not --no_instance)")
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="override the generated size (original --crop_size / --aspect_ratio)")
     parser.add_argument("--num-upsampling-layers", choices=["normal", "more", "most"], help="override the preset")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the converted model to this Hub repo")
 
 
 def run(args: argparse.Namespace) -> SPADEModel:
     """Convert and save as `args` say; returns the model."""
-    overrides = {k: v for k, v in (("label_nc", args.label_nc), ("num_upsampling_layers", args.num_upsampling_layers),
-                                   ("contain_dontcare_label", args.contain_dontcare_label),
-                                   ("use_instance_edges", args.instance_edges), ("image_size", args.image_size))
-                 if v is not None}
+    overrides = config_overrides(args, "label_nc", "num_upsampling_layers", "contain_dontcare_label",
+                                 "instance_edges", "image_size")
     result = convert_spade_checkpoint(args.checkpoint, preset=args.preset, encoder_path=args.encoder,
                                       discriminator=args.with_discriminator, **overrides)
-    model, netd = result if isinstance(result, tuple) else (result, None)
+    model = result[0] if isinstance(result, tuple) else result
     if args.use_vae and not model.config.use_vae:
         raise ValueError(f"--use-vae was given but {args.checkpoint} holds a non-VAE generator (its fc is a conv)")
-    save_converted(model, args.output_dir, discriminator=netd, push_to_hub=args.push_to_hub)
-    return model
+    return save_conversion(args, result)
 
 
 def main(argv: list[str] | None = None) -> None:

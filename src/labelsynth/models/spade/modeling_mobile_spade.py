@@ -54,10 +54,6 @@ class MobileSPADEGenerator(nn.Module):
         self.up_3 = block(7, widths[6], True)
         self.conv_img = nn.Conv2d(widths[7], 3, 3, padding=1)
 
-    @staticmethod
-    def _up(x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=2, mode="nearest")
-
     def forward(self, seg: torch.Tensor | SemanticLayout, latent_size: tuple[int, int]) -> torch.Tensor:
         fast = isinstance(seg, SemanticLayout)
         if fast:
@@ -67,14 +63,11 @@ class MobileSPADEGenerator(nn.Module):
         else:
             x = self.fc(F.interpolate(seg, size=latent_size, mode="nearest"))
         x = self.head_0(x, seg)
-        x = self._up(x)
-        x = self.G_middle_0(x, seg)
-        if self.num_upsampling > 5:
-            x = self._up(x)
-        x = self.G_middle_1(x, seg)
+        x = self.G_middle_0(x, seg, upsample=True)
+        x = self.G_middle_1(x, seg, upsample=self.num_upsampling > 5)
         for stage in (self.up_0, self.up_1, self.up_2, self.up_3):
-            x = stage(self._up(x), seg)
-        x = F.leaky_relu(x, 0.2)
+            x = stage(x, seg, upsample=True)
+        x = F.leaky_relu(x, 0.2, inplace=fast)  # the fast path's x is the last block's own output
         return torch.tanh(inference_conv(self.conv_img, x) if fast else self.conv_img(x))
 
 

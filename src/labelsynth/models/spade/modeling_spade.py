@@ -18,6 +18,7 @@ from ...inputs import DemoInput, DemoSpec
 from ...layers.blocks import SPADEResnetBlock, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
 from ...layers.normalization import SemanticLayout
+from ...layers.small_ops import small_op_threads
 from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, check_finite, one_hot_channels
 from .configuration_spade import UPSAMPLING_LAYERS, SPADEConfig
 
@@ -115,19 +116,24 @@ class SPADEGenerator(nn.Module):
         else:
             x = self.fc(F.interpolate(seg, size=latent_size, mode="nearest"))
 
+        up = self._up
         if isinstance(seg, SemanticLayout):
             # The fast path produces gamma/beta pixel-major; keeping activations channels-last matches them.
             x = x.contiguous(memory_format=torch.channels_last)
+
+            def up(x: torch.Tensor) -> torch.Tensor:
+                with small_op_threads(4 * x.numel(), x.device):  # low resolutions: one thread (small_ops)
+                    return self._up(x)
         x = self.head_0(x, seg)
-        x = self._up(x)
+        x = up(x)
         x = self.G_middle_0(x, seg)
         if self.num_upsampling > 5:
-            x = self._up(x)
+            x = up(x)
         x = self.G_middle_1(x, seg)
         for stage in (self.up_0, self.up_1, self.up_2, self.up_3):
-            x = stage(self._up(x), seg)
+            x = stage(up(x), seg)
         if self.num_upsampling > 6:
-            x = self.up_4(self._up(x), seg)
+            x = self.up_4(up(x), seg)
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
 
 
