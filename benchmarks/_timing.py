@@ -87,6 +87,19 @@ def measure(fn: Callable[[], Any], device: torch.device) -> Measurement:
     return Measurement(wall, cpu, peak)
 
 
+def interleaved_times(paths: dict[str, Callable[[], Any]], rounds: int, device: torch.device,
+                      per: dict[str, int] | int = 1) -> dict[str, list[float]]:
+    """Wall seconds of every call of `paths`, timed in `rounds` interleaved rounds (each path once per round, so a
+    change of the machine's load hits every path alike), each divided by its `per` (images per call: one number for
+    all, or one per path). The clock waits for the device (`measure`)."""
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, path in paths.items():
+            count = per[name] if isinstance(per, dict) else per
+            times[name].append(measure(path, device).wall / count)
+    return times
+
+
 # One core's worth of matmul load: 1 thread; exits by itself after argv[1] seconds or when orphaned.
 MATMUL_LOOP = """import os, sys, time
 import torch

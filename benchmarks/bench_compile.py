@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+from _timing import add_device_argument, interleaved_times, set_cpu_threads
 from transformers import AutoModel
 
 from labelsynth.examples import draw_street_scene
@@ -30,9 +31,9 @@ def main() -> None:
     parser.add_argument("--model", default="spade-cityscapes-tiny", help="registered id or model folder")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_cpu_threads(args.device, args.threads)
     print(machine_summary())  # what the numbers below ran on
 
     ensure_registered()
@@ -57,22 +58,14 @@ def main() -> None:
         if fast is not None:
             which.fast_inference = fast
         with torch.inference_mode():
-            images = which(**inputs, **fixed).images
-        if images.is_cuda:
-            torch.cuda.synchronize()
-        return images
+            return which(**inputs, **fixed).images
 
     paths = {"plain fp32": lambda: run(model, False), "compiled (plain) fp32": lambda: run(compiled)}
     if hasattr(model, "fast_inference"):
         paths = {"plain fp32": paths["plain fp32"], "fast path fp32": lambda: run(model, True),
                  "compiled (plain) fp32": paths["compiled (plain) fp32"]}
     outputs = {name: path().float().cpu() for name, path in paths.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(args.rounds):  # interleaved: load changes hit every path alike
-        for name, path in paths.items():
-            start = time.perf_counter()
-            path()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(paths, args.rounds, args.device)
     reference = outputs.get("fast path fp32", outputs["plain fp32"])
     base = min(times["plain fp32"])
     print(f"{args.model} ({type(model).__name__}) {size[0]}x{size[1]}, batch 1, {args.threads} threads, device "

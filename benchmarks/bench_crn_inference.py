@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import add_device_argument, interleaved_times, set_cpu_threads, synchronize
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -48,14 +48,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     parser.add_argument("--width-divisor", type=int, default=1, help="divide every module width (quick runs)")
     args = parser.parse_args()
     print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device
+    set_cpu_threads(device, args.threads)
     config = CRNConfig.for_dataset(args.preset)
     config.module_channels = [max(1, c // args.width_divisor) for c in config.module_channels]
     model = CRNModel(config).eval().to(device)
@@ -68,20 +68,15 @@ def main() -> None:
     def run(net: CRNModel) -> torch.Tensor:
         with torch.inference_mode():
             out = net(labels).candidates.float()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         return out
 
     with FlopCounterMode(display=False) as counter:
         reference = run(model)
     gflop = counter.get_total_flops() / 1e9 / args.batch_size
     outputs = {name: run(net) for name, net in models.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(args.rounds):
-        for name, net in models.items():
-            start = time.perf_counter()
-            run(net)
-            times[name].append((time.perf_counter() - start) / args.batch_size)
+    times = interleaved_times({name: lambda net=net: run(net) for name, net in models.items()}, args.rounds, device,
+                              per=args.batch_size)
 
     height, width = config.image_size
     print(f"CRN {args.preset} {height}x{width}, widths {config.module_channels}, k={config.num_outputs}, batch "

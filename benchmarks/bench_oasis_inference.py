@@ -23,59 +23,20 @@ import copy
 import os
 import statistics
 import sys
-import time
 import types
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from _inputs import SAMPLE_LABELS, block_maps, load_maps, make_trained_like
+from _timing import add_device_argument, interleaved_times, set_cpu_threads, synchronize
 from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import OASISConfig, OASISModel
 from labelsynth.utils.precision import machine_summary
 
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples"
-SAMPLE_LABELS = {"ade20k": "CoCosNet_ade20k/*/*.png", "cityscapes": "pix2pixHD_cityscapes/*_label/*.png",
-                 "coco-stuff": "SPADE_coco_stuff/*_label/*.png"}
 _LEGACY = {"parametrizations.weight.original": "weight_orig", "parametrizations.weight.0._u": "weight_u",
            "parametrizations.weight.0._v": "weight_v"}
 NOISE_SEED = 1234
-
-
-def load_maps(pattern: str, size: tuple[int, int], count: int) -> list[torch.Tensor] | None:
-    if not SAMPLES.is_dir():
-        return None
-    files = sorted(SAMPLES.glob(pattern))[:count]
-    return [torch.from_numpy(np.array(Image.open(f).resize(size[::-1], Image.NEAREST)).astype(np.int64)) for f in files]
-
-
-def synthetic_maps(config: OASISConfig, count: int) -> list[torch.Tensor]:
-    """Blocks of random classes (16x16 px) when no real label maps are available."""
-    g = torch.Generator().manual_seed(0)
-    h, w = config.image_size
-    coarse = torch.randint(0, config.max_label_id + 1, (count, 1, h // 16, w // 16), generator=g).float()
-    return list(torch.nn.functional.interpolate(coarse, size=(h, w), mode="nearest")[:, 0].long())
-
-
-def make_trained_like(model: OASISModel, labels: torch.Tensor) -> None:
-    """Calibrate BatchNorm statistics on label maps and scale the output layer to an image-like spread."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average over the calibration batch
-    model.train()
-    with torch.no_grad():
-        model(labels)
-    model.eval()
-    captured = {}
-    hook = model.generator.conv_img.register_forward_hook(lambda m, i, o: captured.setdefault("pre", o))
-    with torch.no_grad():
-        model(labels[:1])
-    hook.remove()
-    with torch.no_grad():
-        scale = 0.6 / captured["pre"].std()
-        model.generator.conv_img.weight.mul_(scale)
-        model.generator.conv_img.bias.mul_(scale)
 
 
 def original_generator(path: str, model: OASISModel, device: torch.device) -> torch.nn.Module:
@@ -106,24 +67,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     parser.add_argument("--original", default=os.environ.get("OASIS_ORIGINAL"),
                         help="checkout of boschresearch/OASIS to time as well (default: $OASIS_ORIGINAL)")
     args = parser.parse_args()
     print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device
+    set_cpu_threads(device, args.threads)
     config = OASISConfig.for_dataset(args.preset)
     size = tuple(config.image_size)
     maps = load_maps(SAMPLE_LABELS[args.preset], size, 8)
     source = "real label maps from ../shared/samples" if maps else "synthetic block maps"
-    maps = maps or synthetic_maps(config, 8)
+    maps = maps or block_maps(size, config.max_label_id + 1, 8)
     if args.preset == "coco-stuff":
         maps = [torch.where(m > config.max_label_id, torch.full_like(m, 255), m) for m in maps]
     model = OASISModel(config).to(device)
-    make_trained_like(model, torch.stack(maps[:4]).to(device))
+    calib_labels = torch.stack(maps[:4]).to(device)
+    make_trained_like(model, model.generator.conv_img, lambda: model(calib_labels))
     model_bf16 = copy.deepcopy(model).to(torch.bfloat16)
 
     labels = torch.stack([maps[-1 - i % len(maps)] for i in range(args.batch_size)]).to(device)
@@ -135,8 +97,7 @@ def main() -> None:
         # no_grad rather than inference_mode: FlopCounterMode fails on spectral-norm parametrizations under the latter.
         with torch.no_grad():
             out = net(labels, noise=noise).images.float()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         return out
 
     paths = {"plain fp32": lambda: run(model, False), "fast fp32": lambda: run(model, True),
@@ -149,8 +110,7 @@ def main() -> None:
             torch.manual_seed(NOISE_SEED)  # the original draws z inside forward: the same draw as `noise` (CPU)
             with torch.no_grad():
                 out = original(semantics).float()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronize(device)
             return out
 
         paths["original fp32"] = run_original
@@ -159,12 +119,7 @@ def main() -> None:
         reference = run(model, False)
     gflop = counter.get_total_flops() / 1e9 / args.batch_size
     outputs = {name: fn() for name, fn in paths.items()}  # warm-up (fast tables, weight caches)
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(args.rounds):
-        for name, fn in paths.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) / args.batch_size)
+    times = interleaved_times(paths, args.rounds, device, per=args.batch_size)
 
     print(f"OASIS {args.preset} {size[0]}x{size[1]}, batch {args.batch_size}, {args.threads} threads, "
           f"device {device}, torch {torch.__version__}; input: {source}")

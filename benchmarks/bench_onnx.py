@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from _timing import interleaved_times
 from transformers import AutoModel
 
 from labelsynth.examples import draw_street_scene
@@ -69,12 +70,7 @@ def main() -> None:
     if not hasattr(model, "fast_inference"):
         del paths["ours, fast path"]
     outputs = {name: run() for name, run in paths.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(args.rounds):  # interleaved: load changes hit every path alike
-        for name, run in paths.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(paths, args.rounds, torch.device("cpu"))  # onnxruntime's CPU provider
     reference = outputs["ours, plain fp32"]
     base = min(times["ours, plain fp32"])
     print(f"{args.model} ({type(model).__name__}) {size[0]}x{size[1]}, batch {args.batch_size}, {args.threads} "

@@ -17,47 +17,15 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from _inputs import SAMPLE_LABELS, block_maps, load_maps, make_trained_like
+from _timing import add_device_argument, interleaved_times, set_cpu_threads, synchronize
 from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import Pix2PixConfig, Pix2PixModel
 from labelsynth.utils.precision import machine_summary
-
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples" / "pix2pixHD_cityscapes"
-
-
-def label_maps(size: int, count: int) -> tuple[list[torch.Tensor], str]:
-    files = sorted(SAMPLES.glob("*_label/*.png"))[:count] if SAMPLES.is_dir() else []
-    if files:
-        maps = [torch.from_numpy(np.array(Image.open(f).resize((size, size), Image.NEAREST)).astype(np.int64))
-                for f in files]
-        return maps, "real Cityscapes label maps from ../shared/samples"
-    coarse = torch.randint(0, 35, (count, 1, size // 16, size // 16), generator=torch.Generator().manual_seed(0))
-    maps = torch.nn.functional.interpolate(coarse.float(), size=(size, size), mode="nearest")[:, 0].long()
-    return list(maps), "synthetic block maps"
-
-
-def make_trained_like(model: Pix2PixModel, labels: torch.Tensor) -> None:
-    """Calibrate BatchNorm statistics on label maps and scale the output layer to an image-like spread."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average over the calibration batch
-    outermost = model.generator.levels[0].up_conv
-    captured = {}
-    hook = outermost.register_forward_hook(lambda m, i, o: captured.setdefault("pre", o))
-    with torch.no_grad():
-        model.train()(labels)
-    hook.remove()
-    model.eval()
-    with torch.no_grad():
-        scale = 0.6 / captured["pre"].std()
-        outermost.weight.mul_(scale)
-        outermost.bias.mul_(scale)
 
 
 def main() -> None:
@@ -65,17 +33,21 @@ def main() -> None:
     parser.add_argument("--input-encoding", default="color", choices=["color", "one_hot"])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     args = parser.parse_args()
     print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device
+    set_cpu_threads(device, args.threads)
     config = Pix2PixConfig.for_dataset("cityscapes", input_encoding=args.input_encoding, test_mode="eval")
-    maps, source = label_maps(config.image_size[0], 8)
+    size = tuple(config.image_size)
+    maps = load_maps(SAMPLE_LABELS["cityscapes"], size, 8)
+    source = "real Cityscapes label maps from ../shared/samples" if maps else "synthetic block maps"
+    maps = maps or block_maps(size, 35, 8)
     model = Pix2PixModel(config).to(device)
-    make_trained_like(model, torch.stack(maps[:4]).to(device))
+    calib_labels = torch.stack(maps[:4]).to(device)
+    make_trained_like(model, model.generator.levels[0].up_conv, lambda: model(calib_labels))
     channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
     bf16 = copy.deepcopy(model).to(torch.bfloat16)
     one, four = maps[-1][None].to(device), torch.stack(maps[-4:]).to(device)
@@ -83,8 +55,7 @@ def main() -> None:
     def run(net: Pix2PixModel, labels: torch.Tensor, mode: str = "eval") -> torch.Tensor:
         with torch.inference_mode():
             out = net(labels, test_mode=mode, generator=torch.Generator(device=device).manual_seed(0)).images.float()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         return out
 
     paths = {
@@ -98,12 +69,8 @@ def main() -> None:
         reference = run(model, one)
     gflop = counter.get_total_flops() / 1e9
     outputs = {name: fn() for name, (fn, _) in paths.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(args.rounds):
-        for name, (fn, batch) in paths.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) / batch)
+    times = interleaved_times({name: fn for name, (fn, _) in paths.items()}, args.rounds, device,
+                              per={name: batch for name, (_, batch) in paths.items()})
 
     print(f"pix2pix unet_256 ({args.input_encoding} input) 256x256, {args.threads} threads, device {device}, "
           f"torch {torch.__version__}; input: {source}")

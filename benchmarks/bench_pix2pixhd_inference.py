@@ -15,43 +15,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import statistics
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from _inputs import block_maps, load_maps, randomize
+from _timing import add_device_argument, interleaved_times, set_cpu_threads, synchronize
 from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import Pix2PixHDConfig, Pix2PixHDModel
 from labelsynth.models.pix2pixhd.configuration_pix2pixhd import PIX2PIXHD_PRESETS
 from labelsynth.utils.precision import machine_summary
-
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples" / "pix2pixHD_cityscapes"
-
-
-def load_maps(folder: str, size: tuple[int, int], count: int) -> list[torch.Tensor] | None:
-    files = sorted((SAMPLES / folder).glob("*.png"))[:count] if SAMPLES.is_dir() else []
-    return [torch.from_numpy(np.array(Image.open(f).resize(size[::-1], Image.NEAREST)).astype(np.int64))
-            for f in files] or None
-
-
-def synthetic_maps(size: tuple[int, int], count: int) -> list[torch.Tensor]:
-    """Blocks of random Cityscapes classes (16x16 px) when no real label maps are available."""
-    g = torch.Generator().manual_seed(0)
-    coarse = torch.randint(0, 34, (count, 1, size[0] // 16, size[1] // 16), generator=g).float()
-    return list(torch.nn.functional.interpolate(coarse, size=size, mode="nearest")[:, 0].long())
-
-
-def randomize(model: torch.nn.Module) -> None:
-    """Variance-preserving random weights (InstanceNorm renormalises every layer anyway)."""
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p[0].numel()))
 
 
 def main() -> None:
@@ -61,13 +35,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     args = parser.parse_args()
     print(machine_summary())  # what the numbers below ran on
 
     torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device
+    set_cpu_threads(device, args.threads)
     size = tuple(args.size)
     config = Pix2PixHDConfig.for_dataset(args.preset)
     model = Pix2PixHDModel(config).eval()
@@ -75,10 +49,11 @@ def main() -> None:
     if config.use_features:
         model.set_feature_clusters({label: torch.randn(4, config.feat_num) for label in range(config.label_nc)})
     model.to(device)
-    maps = load_maps("train_label", size, args.batch_size)
+    maps = load_maps("pix2pixHD_cityscapes/train_label/*.png", size, args.batch_size)
     source = "real Cityscapes label/instance maps" if maps else "synthetic block maps"
-    labels = torch.stack(maps or synthetic_maps(size, args.batch_size)).to(device)
-    instances = torch.stack(load_maps("train_inst", size, args.batch_size) or list(labels)).to(device)
+    labels = torch.stack(maps or block_maps(size, 34, args.batch_size)).to(device)
+    instances = load_maps("pix2pixHD_cityscapes/train_inst/*.png", size, args.batch_size) or list(labels)
+    instances = torch.stack(instances).to(device)
 
     models = {"fp32": model, "fp32 channels_last": copy.deepcopy(model).to(memory_format=torch.channels_last),
               "bf16": copy.deepcopy(model).to(torch.bfloat16),
@@ -87,20 +62,15 @@ def main() -> None:
     def run(net: Pix2PixHDModel) -> torch.Tensor:
         with torch.inference_mode():
             out = net(labels, instances, cluster=0 if config.use_features else None).images.float()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         return out
 
     with FlopCounterMode(display=False) as counter:
         reference = run(model)
     gflop = counter.get_total_flops() / 1e9 / args.batch_size
     outputs = {name: run(net) for name, net in models.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(args.rounds):
-        for name, net in models.items():
-            start = time.perf_counter()
-            run(net)
-            times[name].append((time.perf_counter() - start) / args.batch_size)
+    times = interleaved_times({name: lambda net=net: run(net) for name, net in models.items()}, args.rounds, device,
+                              per=args.batch_size)
 
     print(f"pix2pixHD {args.preset} ({config.generator_type} G, {sum(p.numel() for p in model.generator.parameters()):,}"
           f" params) at {size[0]}x{size[1]}, batch {args.batch_size}, {args.threads} threads, device {device}, "

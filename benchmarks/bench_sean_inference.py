@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _inputs import make_trained_like
 from _timing import add_device_argument, describe, measure, set_cpu_threads
 from PIL import Image
 
@@ -54,26 +55,6 @@ def load_inputs(size: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(labels), torch.stack(photos)
 
 
-def make_trained_like(model: SEANModel, labels: torch.Tensor, photos: torch.Tensor) -> None:
-    """Calibrate BatchNorm statistics on the inputs and scale the output layer to an image-like spread."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # cumulative average over the calibration batch
-    model.train()
-    with torch.no_grad():
-        model(labels, style_image=photos, add_noise=False)
-    model.eval()
-    captured = {}
-    hook = model.generator.conv_img.register_forward_hook(lambda m, i, o: captured.setdefault("pre", o))
-    with torch.no_grad():
-        model(labels[:1], style_image=photos[:1], add_noise=False)
-    hook.remove()
-    with torch.no_grad():
-        scale = 0.6 / captured["pre"].std()
-        model.generator.conv_img.weight.mul_(scale)
-        model.generator.conv_img.bias.mul_(scale)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=1)
@@ -89,7 +70,7 @@ def main() -> None:
     config = SEANConfig.for_dataset("celebamask-hq")
     labels, photos = (t.to(device) for t in load_inputs(config.image_size[0], max(args.batch_size, 2)))
     model = SEANModel(config).to(device)
-    make_trained_like(model, labels, photos)
+    make_trained_like(model, model.generator.conv_img, lambda: model(labels, style_image=photos, add_noise=False))
     labels, photos = labels[: args.batch_size], photos[: args.batch_size]
     model_bf16 = copy.deepcopy(model).to(torch.bfloat16)
 

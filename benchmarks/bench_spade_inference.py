@@ -27,57 +27,15 @@ import argparse
 import copy
 import os
 import statistics
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from _timing import BackgroundLoad
-from PIL import Image
+from _inputs import SAMPLE_INSTANCES, SAMPLE_LABELS, block_maps, load_maps, make_trained_like
+from _timing import BackgroundLoad, add_device_argument, interleaved_times, set_cpu_threads, synchronize
 from torch.utils.flop_counter import FlopCounterMode
 
 from labelsynth import SPADEConfig, SPADEModel
 from labelsynth.utils.precision import machine_summary
-
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples"
-SAMPLE_LABELS = {"ade20k": "CoCosNet_ade20k/*/*.png", "cityscapes": "pix2pixHD_cityscapes/*_label/*.png",
-                 "coco-stuff": "SPADE_coco_stuff/*_label/*.png"}
-SAMPLE_INSTANCES = {"cityscapes": "pix2pixHD_cityscapes/*_inst/*.png", "coco-stuff": "SPADE_coco_stuff/*_inst/*.png"}
-
-
-def load_maps(pattern: str | None, size: tuple[int, int], count: int) -> list[torch.Tensor] | None:
-    if pattern is None or not SAMPLES.is_dir():
-        return None
-    files = sorted(SAMPLES.glob(pattern))[:count]
-    return [torch.from_numpy(np.array(Image.open(f).resize(size[::-1], Image.NEAREST)).astype(np.int64)) for f in files]
-
-
-def synthetic_maps(config: SPADEConfig, count: int) -> list[torch.Tensor]:
-    """Blocks of random classes (16x16 px) when no real label maps are available."""
-    g = torch.Generator().manual_seed(0)
-    h, w = config.image_size
-    coarse = torch.randint(0, config.label_nc, (count, 1, h // 16, w // 16), generator=g).float()
-    return list(torch.nn.functional.interpolate(coarse, size=(h, w), mode="nearest")[:, 0].long())
-
-
-def make_trained_like(model: SPADEModel, labels: torch.Tensor, instances: torch.Tensor | None) -> None:
-    """Calibrate BatchNorm statistics on label maps and scale the output layer to an image-like spread."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average over the calibration batch
-    model.train()
-    with torch.no_grad():
-        model(labels, instances)
-    model.eval()
-    captured = {}
-    hook = model.generator.conv_img.register_forward_hook(lambda m, i, o: captured.setdefault("pre", o))
-    with torch.no_grad():
-        model(labels[:1], None if instances is None else instances[:1])
-    hook.remove()
-    with torch.no_grad():
-        scale = 0.6 / captured["pre"].std()
-        model.generator.conv_img.weight.mul_(scale)
-        model.generator.conv_img.bias.mul_(scale)
 
 
 def isa_summary() -> str:
@@ -93,7 +51,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each runs every path once)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 path (slow where emulated)")
     parser.add_argument("--background-load", type=int, default=0, metavar="N",
                         help="run N single-threaded matmul processes during the timed rounds")
@@ -105,20 +63,20 @@ def main() -> None:
     print(isa_summary())
 
     torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device
+    set_cpu_threads(device, args.threads)
     config = SPADEConfig.for_dataset(args.preset)
     size = tuple(config.image_size)
     maps = load_maps(SAMPLE_LABELS[args.preset], size, 8)
     source = "real label maps from ../shared/samples" if maps else "synthetic block maps"
-    maps = maps or synthetic_maps(config, 8)
+    maps = maps or block_maps(size, config.label_nc, 8)
     instance_maps = load_maps(SAMPLE_INSTANCES.get(args.preset), size, 8) if config.use_instance_edges else None
     if config.use_instance_edges and instance_maps is None:
         instance_maps = maps  # class regions as instances
     model = SPADEModel(config).to(device)
     calib_labels = torch.stack(maps[:4]).to(device)
     calib_instances = torch.stack(instance_maps[:4]).to(device) if instance_maps else None
-    make_trained_like(model, calib_labels, calib_instances)
+    make_trained_like(model, model.generator.conv_img, lambda: model(calib_labels, calib_instances))
     model_bf16 = copy.deepcopy(model).to(torch.bfloat16)
 
     labels = torch.stack([maps[-1 - i % len(maps)] for i in range(args.batch_size)]).to(device)
@@ -130,8 +88,7 @@ def main() -> None:
         # no_grad rather than inference_mode: FlopCounterMode fails on spectral-norm parametrizations under the latter.
         with torch.no_grad():
             out = net(labels, instances).images.float()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         return out
 
     paths = {"plain fp32": (model, False), "fast fp32": (model, True), "fast bf16": (model_bf16, True)}
@@ -141,16 +98,12 @@ def main() -> None:
         reference = run(model, False)
     gflop = counter.get_total_flops() / 1e9 / args.batch_size
     outputs = {name: run(*spec) for name, spec in paths.items()}  # warm-up (fast tables, weight caches)
-    times: dict[str, list[float]] = {name: [] for name in paths}
     load_before = os.getloadavg()
     with BackgroundLoad(args.background_load, args.load_seconds):
         for name, spec in paths.items():  # one loaded forward each before timing, as the load ramps up
             run(*spec)
-        for _ in range(args.rounds):
-            for name, spec in paths.items():
-                start = time.perf_counter()
-                run(*spec)
-                times[name].append((time.perf_counter() - start) / args.batch_size)
+        times = interleaved_times({name: lambda spec=spec: run(*spec) for name, spec in paths.items()}, args.rounds,
+                                  device, per=args.batch_size)
         load_after = os.getloadavg()
 
     print(f"SPADE {args.preset} {size[0]}x{size[1]}, batch {args.batch_size}, {args.threads} threads, "

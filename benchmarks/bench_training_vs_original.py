@@ -22,9 +22,9 @@ is its train loop (SPADE `Pix2PixTrainer.run_{generator,discriminator}_one_step`
 are printed side by side (relative difference); then `--rounds` interleaved rounds time every variant once each, and
 the table shows the median seconds per iteration and the speed-up over the original.
 
-Variants of ours (same weights, each with its own copy): the trainer as shipped (fp32, `torch.optim.Adam` defaults),
-with fused Adam (`fused=True`), with channels-last models and inputs (+ fused Adam), and under bf16 autocast
-(+ fused Adam; emulated and slow on CPUs without AVX512-BF16/AMX, see docs/performance.md).
+Variants of ours (same weights, each with its own copy): the trainer with its defaults (fp32, `torch.optim.Adam`
+defaults), with `--fused_adam`, with `--channels_last` (+ fused Adam), and under bf16 autocast (+ fused Adam; emulated
+and slow on CPUs without AVX512-BF16/AMX, see docs/performance.md).
 
 What is patched in the originals (only inside this process, nothing on disk): `torchvision` is replaced by a stub
 whose `models.vgg19().features` is labelsynth's VGG19 with the same random weights as ours (ImageNet weights cannot
@@ -164,23 +164,16 @@ def make_trainer(module: Any, args_kwargs: dict[str, Any], batch: dict[str, torc
     from labelsynth.training import GANTrainer, TrainingArguments
 
     batch = {k: v.to(device) for k, v in batch.items()}
-    if variant == "ours channels-last":
-        module.generator.to(memory_format=torch.channels_last)
-        module.discriminator.to(memory_format=torch.channels_last)
-        batch["pixel_values"] = batch["pixel_values"].contiguous(memory_format=torch.channels_last)
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to=None, **args_kwargs)
+    # The trainer's own speed options (--fused_adam, --channels_last); every variant but the default has fused Adam.
+    options = {"fused_adam": variant != "ours fp32", "channels_last": variant == "ours channels-last"}
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to=None, **args_kwargs,
+                             **options)
     with trainer_on(device):
         trainer = GANTrainer(module, args, train_rows=[batch], transform=lambda row, rng: row)
         trainer._prepare()
     if trainer.accelerator.device.type != device.type:
         raise RuntimeError(f"the trainer placed the models on {trainer.accelerator.device}, not on {device}: the "
                            "timings would not be of the device asked for")
-    if variant != "ours fp32":
-        for wrapped, model in ((trainer.opt_g, module.generator), (trainer.opt_d, module.discriminator)):
-            inner = wrapped.optimizer
-            group = inner.param_groups[0]
-            wrapped.optimizer = type(inner)([p for g in inner.param_groups for p in g["params"]], lr=group["lr"],
-                                            betas=group["betas"], eps=group["eps"], fused=True)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if variant == "ours bf16 autocast"
                 else contextlib.nullcontext())
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from _timing import interleaved_times
 
 from labelsynth.layers.winograd import winograd_conv3x3, winograd_pays, winograd_weight
 from labelsynth.utils.precision import machine_summary
@@ -48,12 +48,7 @@ def main() -> None:
                 "winograd": lambda: winograd_conv3x3(x, transformed, bias)}
         exact = F.conv2d(x.double(), weight.double(), bias.double())
         errors = {name: (run().double() - exact).abs().max().item() for name, run in runs.items()}  # also warm-up
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(args.rounds):
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
+        times = interleaved_times(runs, args.rounds, torch.device("cpu"))
         direct, wino = (statistics.median(times[name]) * 1e3 for name in runs)
         routed = "yes" if winograd_pays(c_in, c_out, size, size) else "no"
         print(f"{f'{c_in} -> {c_out} @ {size}x{size}':>22} | {direct:9.1f} | {wino:11.1f} | {direct / wino:7.2f}x | "

@@ -3,7 +3,10 @@
 import math
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -74,3 +77,39 @@ def require_chromium() -> str | None:
         if chromium is None:
             pytest.skip("no system chromium (apt-get install chromium)")
     return chromium
+
+
+# Quiet, offline, sandbox-free headless Chromium (the CI container has no user namespaces and no network).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """A headless system Chromium driven by Playwright (see `require_chromium` for when it skips)."""
+    chromium = require_chromium()
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser: Any, url: str, height: int = 1200) -> Any:
+    """A new page on `url`, loaded, with a 30 s default timeout (generous: CI runs on two busy cores)."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.set_default_timeout(30_000)
+    page.goto(url, wait_until="load")
+    return page
+
+
+def settled_status(page: Any, pattern: str, selector: str = "#status") -> str:
+    """The text of a demo's status box once it fully matches the regex `pattern`. While an event is pending,
+    Gradio's progress timer ("0.1s") shares the box with the text, so reading it at once races the update."""
+    page.wait_for_function(
+        "([sel, p]) => new RegExp('^(?:' + p + ')$', 's').test(document.querySelector(sel).innerText.trim())",
+        arg=[selector, pattern])
+    return page.inner_text(selector).strip()

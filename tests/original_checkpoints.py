@@ -16,6 +16,8 @@ import torch
 
 from labelsynth import (
     CoCosNetModel,
+    MobileSPADEConfig,
+    MobileSPADEModel,
     OASISConfig,
     OASISDiscriminator,
     OASISModel,
@@ -30,6 +32,7 @@ from labelsynth.models.pix2pixhd.convert_pix2pixhd_original_checkpoint import (
     global_generator_names,
     local_enhancer_names,
 )
+from labelsynth.models.spade.convert_mobile_spade_original_checkpoint import _teacher_norm_width, _to_original_key
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Our spectral-norm parametrization's keys -> the legacy `torch.nn.utils.spectral_norm` hook's, which the originals
@@ -234,3 +237,39 @@ def write_cocosnet_checkpoint(folder: Path, model: CoCosNetModel, epoch: str = "
     corr = cocosnet_original_layout(state, "correspondence.", (
         ("label_adaptor.", "adaptive_model_seg."), ("exemplar_adaptor.", "adaptive_model_img."), ("blocks.", "layer.")))
     torch.save(corr, folder / f"{epoch}_net_Corr.pth")
+
+
+# ------------------------------------------------------------------------- compressed GauGAN (GAN Compression)
+MOBILE_SPADE_TINY = {"channels": [2, 3, 2, 2, 3, 2, 4, 3], "image_size": (64, 128)}
+MOBILE_SPADE_TINY_NGF = 4  # teacher width of the tiny checkpoints: BatchNorm statistics of 16/8/4/2/1 * 4 channels
+
+
+def write_mobile_spade_checkpoint(path: Path, model: MobileSPADEModel, ngf: int) -> dict[str, torch.Tensor]:
+    """Save `model` as the original SubMobileSPADEGenerator state dict (teacher-width BatchNorm statistics, whose
+    unused tail is random: the converter must drop it)."""
+    state = {}
+    for key, value in model.state_dict().items():
+        original = _to_original_key(key)
+        width = _teacher_norm_width(original, ngf)
+        if width is not None:
+            value = torch.cat([value, torch.rand(width - value.shape[0]) + 0.5])
+        state[original] = value.clone()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def tiny_mobile_spade(seed: int = 0) -> MobileSPADEModel:
+    torch.manual_seed(seed)
+    model = MobileSPADEModel(MobileSPADEConfig.for_dataset("cityscapes-compressed", **MOBILE_SPADE_TINY))
+    with torch.no_grad():  # non-trivial weights; BatchNorm statistics of real activations (well-conditioned)
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = None  # running statistics = the average over the passes below
+        model.train()
+        for _ in range(2):
+            label = torch.randint(0, 35, (2, 64, 128))
+            model(label, label)
+    return model.eval()

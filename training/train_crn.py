@@ -20,19 +20,17 @@ import argparse
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor
-from labelsynth.data import PairedTransform
 from labelsynth.losses.diversity import CRN_LAYER_WEIGHTS
 from labelsynth.models.crn import CRNConfig, CRNModel
-from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
+from labelsynth.training import add_trainer_arguments
 from labelsynth.training.crn import CRNTrainingModule
 from labelsynth.training.scripts import (
     add_data_arguments,
     add_evaluation_arguments,
     evaluation_fn,
+    paired_gan_trainer,
     perceptual_vgg,
-    run_card_info,
     training_rows,
-    validation_batch,
 )
 
 
@@ -102,13 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = training_rows(args, config.label_space)
     transform_options = {"size": tuple(config.image_size), "mode": "fixed", "label_space": config.label_space,
                          "use_instance": False, "passthrough_columns": ()}
-    transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)
-    val_batch = validation_batch(module, fixed_view.apply, rows, args.num_validation_images)
-
-    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_crn.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=evaluation_fn(args, rows))
+    trainer = paired_gan_trainer(module, args, argv, "train_crn.py", rows, rows, transform_options,
+                                 evaluation_fn(args, rows))
     trainer.train()
     trainer.accelerator.end_training()
 

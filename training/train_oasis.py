@@ -23,19 +23,17 @@ import torch
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, OASISConfig, OASISDiscriminator, OASISModel
-from labelsynth.data import PairedTransform
 from labelsynth.modeling_utils import load_discriminator
-from labelsynth.training import GANTrainer, OASISTrainingModule, add_trainer_arguments, training_arguments_from
+from labelsynth.training import OASISTrainingModule, add_trainer_arguments
 from labelsynth.training.oasis import oasis_training_preset
 from labelsynth.training.scripts import (
     VGG_WEIGHTS_HELP,
     add_data_arguments,
     add_evaluation_arguments,
     evaluation_fn,
+    paired_gan_trainer,
     perceptual_vgg,
-    run_card_info,
     training_rows,
-    validation_batch,
     validation_rows,
 )
 
@@ -87,6 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="VGG perceptual weight (0: off, the paper's recipe; the original's --add_vgg_loss "
                              "uses 10)")
     losses.add_argument("--vgg_weights", default=None, help=VGG_WEIGHTS_HELP)
+    losses.add_argument("--lambda_l1", type=float, default=0.0,
+                        help="L1 loss to the real image (not in OASIS; steadies small runs without VGG weights but "
+                             "pulls every noise towards the one photo)")
 
     # The original computes FID every --freq_fid iterations (the presets' --validation_steps): --eval_metrics fid.
     add_evaluation_arguments(parser)
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     model, discriminator, processor = build_model(args, config)
     vgg = perceptual_vgg(args.vgg_weights, args.lambda_vgg)
     module = OASISTrainingModule(model, discriminator, processor, lambda_labelmix=args.lambda_labelmix,
-                                 class_balancing=not args.no_class_balancing, vgg=vgg, lambda_vgg=args.lambda_vgg)
+                                 class_balancing=not args.no_class_balancing, vgg=vgg, lambda_vgg=args.lambda_vgg,
+                                 lambda_l1=args.lambda_l1)
 
     size = tuple(config.image_size)
     square = size[0] == size[1]
@@ -146,13 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         load_size = round(size[0] * LOAD_RATIO)
     transform_options = {"size": size, "load_size": load_size, "mode": mode, "label_space": config.label_space,
                          "use_instance": False, "passthrough_columns": ()}
-    transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
-
-    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_oasis.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=evaluate_fn)
+    trainer = paired_gan_trainer(module, args, argv, "train_oasis.py", rows, val_rows, transform_options, evaluate_fn)
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -18,18 +18,16 @@ import argparse
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, Pix2PixConfig, Pix2PixDiscriminator, Pix2PixModel
-from labelsynth.data import PairedTransform
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pix.configuration_pix2pix import PIX2PIX_PRESETS, UNET_NUM_DOWNS
-from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
+from labelsynth.training import add_trainer_arguments
 from labelsynth.training.pix2pix import Pix2PixTrainingModule
 from labelsynth.training.scripts import (
     add_data_arguments,
     add_evaluation_arguments,
     evaluation_fn,
-    run_card_info,
+    paired_gan_trainer,
     training_rows,
-    validation_batch,
     validation_rows,
 )
 
@@ -108,14 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=args.resize_mode,
                              label_space=config.label_space, use_instance=config.use_instance_edges,
                              passthrough_columns=())
-    transform = PairedTransform(flip=not args.no_flip, **transform_options)
     val_rows = validation_rows(args, config.label_space, rows)
-    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
-
-    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_pix2pix.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=evaluation_fn(args, val_rows))
+    trainer = paired_gan_trainer(module, args, argv, "train_pix2pix.py", rows, val_rows, transform_options,
+                                 evaluation_fn(args, val_rows))
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -29,7 +29,7 @@ from labelsynth.modeling_utils import load_discriminator
 from labelsynth.models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDDiscriminator, Pix2PixHDModel
 from labelsynth.models.pix2pixhd.configuration_pix2pixhd import PIX2PIXHD_PRESETS
 from labelsynth.models.pix2pixhd.feature_clustering import cluster_features
-from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
+from labelsynth.training import add_trainer_arguments
 from labelsynth.training.modules import default_collate
 from labelsynth.training.pix2pixhd import Pix2PixHDTrainingModule, init_from_global_model
 from labelsynth.training.scripts import (
@@ -38,10 +38,9 @@ from labelsynth.training.scripts import (
     add_evaluation_arguments,
     check_instance_maps,
     evaluation_fn,
+    paired_gan_trainer,
     perceptual_vgg,
-    run_card_info,
     training_rows,
-    validation_batch,
     validation_rows,
 )
 
@@ -179,16 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     needs_instances = config.use_instance_edges or config.feature_mode == "instance"
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=args.resize_mode,
                              label_space=config.label_space, use_instance=needs_instances, passthrough_columns=())
-    transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
-
     # While the global generator is fixed its parameters get no gradient, which DDP must be told about.
     extra = {"ddp_find_unused_parameters": True} if args.fix_global_steps else {}
-    training_args = training_arguments_from(args, **extra,
-                                            extra_card_kwargs=run_card_info(args, "train_pix2pixhd.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=evaluate_fn)
+    trainer = paired_gan_trainer(module, args, argv, "train_pix2pixhd.py", rows, val_rows, transform_options,
+                                 evaluate_fn, **extra)
     generator = trainer.train()
     if config.use_features and not args.no_cluster_features and trainer.accelerator.is_main_process:
         # The original's encode_features.py step: the feature bank from the training set, without augmentation.

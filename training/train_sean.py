@@ -20,18 +20,16 @@ import argparse
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, SEANConfig, SEANDiscriminator, SEANModel
-from labelsynth.data import PairedTransform
 from labelsynth.modeling_utils import load_discriminator
-from labelsynth.training import GANTrainer, add_trainer_arguments, training_arguments_from
+from labelsynth.training import add_trainer_arguments
 from labelsynth.training.scripts import (
     VGG_WEIGHTS_HELP,
     add_data_arguments,
     add_evaluation_arguments,
     evaluation_fn,
+    paired_gan_trainer,
     perceptual_vgg,
-    run_card_info,
     training_rows,
-    validation_batch,
     validation_rows,
 )
 from labelsynth.training.sean import SEANTrainingModule
@@ -102,14 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     rows = training_rows(args, config.label_space)
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode="resize_and_crop",
                              label_space=config.label_space, use_instance=False, passthrough_columns=())
-    transform = PairedTransform(flip=not args.no_flip, **transform_options)
     val_rows = validation_rows(args, config.label_space, rows)
-    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
-
-    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_sean.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=evaluation_fn(args, val_rows, use_style=True))
+    trainer = paired_gan_trainer(module, args, argv, "train_sean.py", rows, val_rows, transform_options,
+                                 evaluation_fn(args, val_rows, use_style=True))
     trainer.train()
     trainer.accelerator.end_training()
 

@@ -19,13 +19,10 @@ import torch
 from accelerate.utils import set_seed
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
-from labelsynth.data import PairedTransform
 from labelsynth.modeling_utils import load_discriminator
 from labelsynth.training import (
-    GANTrainer,
     SPADETrainingModule,
     add_trainer_arguments,
-    training_arguments_from,
 )
 from labelsynth.training.scripts import (
     VGG_WEIGHTS_HELP,
@@ -33,10 +30,9 @@ from labelsynth.training.scripts import (
     add_evaluation_arguments,
     check_instance_maps,
     evaluation_fn,
+    paired_gan_trainer,
     perceptual_vgg,
-    run_card_info,
     training_rows,
-    validation_batch,
     validation_rows,
 )
 
@@ -153,13 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     transform_options = dict(size=tuple(config.image_size), load_size=args.load_size, mode=mode,
                              label_space=config.label_space, use_instance=config.use_instance_edges,
                              passthrough_columns=())
-    transform = PairedTransform(flip=not args.no_flip, **transform_options)
-    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
-    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
-
-    training_args = training_arguments_from(args, extra_card_kwargs=run_card_info(args, "train_spade.py", argv))
-    trainer = GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
-                         evaluate_fn=evaluate_fn)
+    trainer = paired_gan_trainer(module, args, argv, "train_spade.py", rows, val_rows, transform_options, evaluate_fn)
     trainer.train()
     trainer.accelerator.end_training()
 

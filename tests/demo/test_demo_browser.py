@@ -1,13 +1,12 @@
 """The default demo in a real browser: headless system Chromium driven by Playwright (no browser download).
 
 Skipped, with the reason, where Playwright or the `chromium` executable is missing, except under `.ci/run` (it installs
-both and sets ``LABELSYNTH_REQUIRE_BROWSER=1``): there a missing browser fails the test instead of hiding it.
+both and sets ``LABELSYNTH_REQUIRE_BROWSER=1``): there a missing browser fails the test instead of hiding it
+(`helpers.require_chromium`).
 """
 
 import io
-import os
 import re
-import shutil
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,37 +14,25 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import chromium_browser, open_page, settled_status
 from PIL import Image
 
 from labelsynth import get_label_space
 from labelsynth.demo import build_demo
 from labelsynth.examples import example_paths
 
-IN_CI = os.environ.get("LABELSYNTH_REQUIRE_BROWSER") == "1"
-if IN_CI:
-    from playwright import sync_api
-else:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None and not IN_CI, reason="no system chromium (apt-get install chromium)")
 CITY = get_label_space("cityscapes")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 def _open(browser: Any, demo: Any) -> Any:
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1200})
-    page.set_default_timeout(30_000)
-    page.goto(url, wait_until="load")
+    page = open_page(browser, url)
     page.wait_for_selector("#editor canvas")
     return page
 
@@ -112,7 +99,8 @@ def test_paint_generate_upload_and_errors(browser: Any, tmp_path: Path) -> None:
         # Upload a label map file: it is put on the canvas and "Generate from file" uses it as is.
         label, instance = example_paths(2)
         page.set_input_files("#label_file input[type=file]", str(label))
-        page.wait_for_timeout(1000)
+        page.locator("#label_file").get_by_text(label.name).wait_for()  # the upload landed
+        page.wait_for_timeout(1000)  # and its handler put it on the canvas
         page.click("#generate_file")
         uploaded, _ = _image(page, "#result img", painted_src)
         seen, _ = _image(page, "#label_view img", seen_src)
@@ -161,7 +149,7 @@ def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp
         painted, _ = _image(page, "#label_view img")
         car = (painted == CITY.palette[26]).all(-1)
         assert car[:40].sum() > 200  # the stroke reached the model
-        assert page.inner_text("#status").startswith("Generated 1 image")
+        assert settled_status(page, r"Generated 1 image.*").startswith("Generated 1 image")
 
         # A generation error: its message once, the previous result and status gone, the painted canvas kept.
         page.set_input_files("#input-style_image input[type=file]", str(tmp_path / "big_style.png"))
@@ -171,7 +159,7 @@ def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp
         page.wait_for_function("() => !document.querySelector('#result img') && !document.querySelector('#label_view img')")
         page.wait_for_timeout(500)  # let any late update land before counting
         assert message.count() == 1 and _lasting_error_badges(page) == 0
-        assert page.inner_text("#status").strip() == ""
+        assert settled_status(page, "") == ""
         page.get_by_label("Remove Image").click()
         page.click("#generate")
         again, _ = _image(page, "#label_view img")  # the error emptied the view: any image is the new one
@@ -209,7 +197,8 @@ def test_live_mode_generates_on_a_stroke(browser: Any) -> None:
             seen, src = _image(page, "#label_view img", src)
         assert (seen[:40] == CITY.palette[26]).all(-1).sum() > 200
         _image(page, "#result img")
-        assert re.fullmatch(r"Generated 1 image of 256x128: [1-9]\d* ms per image\..*", page.inner_text("#status"))
+        assert re.fullmatch(r"Generated 1 image of 256x128: [1-9]\d* ms per image\..*",
+                            settled_status(page, r"Generated 1 image.*"), re.S)
         page.close()
     finally:
         demo.close()

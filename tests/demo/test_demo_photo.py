@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from gradio_client import Client, handle_file
-from helpers import require_chromium
+from helpers import chromium_browser, open_page
 from PIL import Image
 
 from labelsynth import get_label_space, pipeline
@@ -132,22 +132,15 @@ def test_demo_cli_segmenter_option(scene, tmp_path: Path, capsys: pytest.Capture
 
 
 def test_start_from_a_photo_in_the_browser(scene) -> None:
-    chromium = require_chromium()
     import io
     import urllib.request
-
-    from playwright import sync_api
 
     photo, truth = scene
     demo = build_demo(segmenter=_oracle(truth))
     try:
         _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                                 args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.set_default_timeout(30_000)
-            page.goto(url, wait_until="load")
+        with chromium_browser() as browser:
+            page = open_page(browser, url, height=1400)
             page.wait_for_selector("#editor canvas")
             page.set_input_files("#photo_file input[type=file]", str(photo))
             page.wait_for_selector("#photo_view img")  # the upload put the photo's map on the canvas
@@ -170,7 +163,6 @@ def test_start_from_a_photo_in_the_browser(scene) -> None:
             for name in ("photo_map", "photo_result", "photo_view"):
                 with urllib.request.urlopen(page.get_attribute(f"#{name} img", "src")) as response:
                     views[name] = np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB"))
-            browser.close()
         pipe = pipeline("label-to-image", model=str(BUILTIN_MODEL), device="cpu")
         ids = pipe.image_processor(truth, return_tensors="np")["label_map"][0]
         seen = views["photo_map"]

@@ -14,7 +14,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from helpers import require_chromium
+from helpers import chromium_browser, open_page
 
 from labelsynth import pipeline, segment
 from labelsynth.cli import main
@@ -279,19 +279,15 @@ def test_demo_start_from_a_photo(photo_demo, photos, segmenter_dir, tmp_path) ->
 
 def test_demo_start_from_a_photo_in_the_browser(photo_demo, photos, segmenter_dir) -> None:
     """Upload a photo: its map replaces the label map (prompt and control image follow); generate img2img."""
-    chromium = require_chromium()
-    from playwright import sync_api
-
     pipe, url = photo_demo
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        page.set_default_timeout(30_000)
-        page.goto(url, wait_until="load")
+    with chromium_browser() as browser:
+        page = open_page(browser, url, height=1400)
+        initial_prompt = page.input_value("#prompt textarea")
         page.set_input_files("#photo_file input[type=file]", str(photos[0]))
         page.wait_for_selector("#init_view img")  # the upload was segmented
-        page.wait_for_timeout(1000)
+        # The same event fills the label map field and the prompt: wait until both changed, then read them.
+        page.locator("#label_file").get_by_text("photo_cityscapes_map").first.wait_for()
+        page.wait_for_function("p => document.querySelector('#prompt textarea').value !== p", arg=initial_prompt)
         label_text, prompt = page.inner_text("#label_file"), page.input_value("#prompt textarea")
         page.click("#generate_photo")
         page.wait_for_selector("#gallery img")
@@ -299,7 +295,6 @@ def test_demo_start_from_a_photo_in_the_browser(photo_demo, photos, segmenter_di
         for name in ("control_image", "gallery"):
             with urllib.request.urlopen(page.get_attribute(f"#{name} img", "src")) as response:
                 views[name] = np.asarray(PIL.Image.open(io.BytesIO(response.read())).convert("RGB"))
-        browser.close()
     segmented = segment(str(photos[0]), str(segmenter_dir), "cityscapes").label_map
     assert "photo_cityscapes_map" in label_text  # the label map field now holds the photo's map
     assert prompt == pipe.default_prompt(segmented)

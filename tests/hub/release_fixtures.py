@@ -13,14 +13,10 @@ type, number of local enhancers -- is the preset's, everything the converter rea
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import tarfile
 import zipfile
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 
 import torch
 from original_checkpoints import (
@@ -38,21 +34,7 @@ from labelsynth.hub.releases import RELEASES
 TESTS = Path(__file__).resolve().parents[1]
 CRN_TINY = TESTS / "fixtures" / "crn_tiny_tf"
 
-__all__ = ["CRN_TINY", "load_test_module", "published_files", "spade_generator_bytes", "tar_gz"]
-
-
-@cache
-def load_test_module(relative: str) -> ModuleType:
-    """Import a test file by path (tests/ is not a package; used for MobileSPADE's writer, not yet in
-    `original_checkpoints`); its folder and tests/ go on sys.path for its own imports (``helpers``)."""
-    path = TESTS / relative
-    for folder in (str(TESTS), str(path.parent)):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(f"_release_fixture_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+__all__ = ["CRN_TINY", "published_files", "spade_generator_bytes", "tar_gz"]
 
 
 def tar_gz(members: dict[str, bytes]) -> bytes:
@@ -138,9 +120,10 @@ def _oasis_folder(workdir: Path) -> bytes:
 
 def _mobile_spade(workdir: Path) -> bytes:
     # GAN Compression's compressed GauGAN: tiny widths (teacher ngf 4), the preset's Cityscapes label space.
-    writer = load_test_module("models/spade/test_mobile_spade.py")
+    from original_checkpoints import MOBILE_SPADE_TINY_NGF, tiny_mobile_spade, write_mobile_spade_checkpoint
+
     path = workdir / "mobile_spade" / "latest_net_G.pth"
-    writer.write_original_checkpoint(path, writer.tiny_model(), writer.TINY_NGF)
+    write_mobile_spade_checkpoint(path, tiny_mobile_spade(), MOBILE_SPADE_TINY_NGF)
     return path.read_bytes()
 
 

@@ -86,6 +86,33 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path: Path) -> None
         assert torch.equal(value, straight[key]), key
 
 
+def test_channels_last_and_fused_adam_compute_the_same_losses(tmp_path: Path) -> None:
+    """The two speed options change memory layouts and kernels, not the computation: the first iteration's loss terms
+    (same weights, same batch) equal the default's to float rounding. (Later weights are not compared: Adam divides
+    each gradient by its own magnitude, so rounding-level differences in near-zero gradients become steps of up to
+    the learning rate.) A run with both options checkpoints, resumes and saves a model that loads back."""
+    batch = make_module().collate_fn([transform(r, None) for r in make_rows(2)])
+    first = {}
+    for name, options in {"default": {}, "fast": {"channels_last": True, "fused_adam": True}}.items():
+        args = TrainingArguments(output_dir=str(tmp_path / name), report_to=None, **options)
+        trainer = GANTrainer(make_module(), args, make_rows(), transform)
+        trainer._prepare()
+        first[name] = {k: float(v) for k, v in trainer._train_micro_batch(dict(batch)).items()}
+    assert first["fast"].keys() == first["default"].keys()
+    for key, value in first["default"].items():
+        assert first["fast"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+    train(tmp_path / "run", 2, ema_decay=0.9, checkpointing_steps=2, channels_last=True, fused_adam=True)
+    resumed = train(tmp_path / "run", 3, ema_decay=0.9, channels_last=True, fused_adam=True,
+                    resume_from_checkpoint="latest")
+    assert resumed.counter.step == 3
+    assert resumed.generator.generator.fc.weight.is_contiguous(memory_format=torch.channels_last)
+    assert resumed.opt_g.optimizer.defaults["fused"] and resumed.opt_d.optimizer.defaults["fused"]
+    reloaded = SPADEModel.from_pretrained(tmp_path / "run").state_dict()
+    for key, value in resumed.inference_generator().state_dict().items():
+        assert torch.equal(reloaded[key], value), key
+
+
 def test_half_written_checkpoint_is_ignored(tmp_path: Path) -> None:
     train(tmp_path, 2, checkpointing_steps=2)
     (tmp_path / "checkpoint-9.tmp").mkdir()  # a save killed half-way

@@ -4,7 +4,8 @@ Discriminator: a per-pixel (N+1)-class segmenter. On real images its target is e
 by the inverse class frequency of the batch; on generated images (drawn afresh, without gradients) the "fake" class
 at every pixel, unweighted; plus lambda_labelmix * LabelMix, the consistency of D on an image mixed from the real
 and the fake one by a random per-class mask. Generator: the class-balanced real-label cross-entropy of D on its
-images (+ an optional lambda_vgg * VGG19 perceptual loss, off in the paper's recipe). The 3D noise is one vector per
+images (+ an optional lambda_vgg * VGG19 perceptual loss, off in the paper's recipe, and an optional lambda_l1 * L1
+loss to the photo, not in the original). The 3D noise is one vector per
 image drawn from the module's own random stream, like the LabelMix bits.
 
 EMA of the generator (weights and buffers: spectral-norm vectors, BatchNorm statistics) and the re-estimation of the
@@ -62,21 +63,25 @@ class OASISTrainingModule(GANTrainingModule):
         vgg: a VGG19 feature network for the perceptual loss (`labelsynth.training.scripts.perceptual_vgg`); None
             (the paper's recipe) disables it.
         lambda_vgg: weight of the VGG loss (10, the original's `--lambda_vgg` with `--add_vgg_loss`).
+        lambda_l1: weight of an L1 loss to the real image (not in OASIS; 0 by default). As in the other families'
+            scripts it steadies small runs without ImageNet VGG weights, at the price of diversity: it pulls every
+            noise towards the one photo.
 
-    Logged terms: ``G_adv`` (+ ``G_VGG``), ``D_fake``, ``D_real``, ``D_LM`` (already multiplied by its lambda).
+    Logged terms: ``G_adv`` (+ ``G_VGG``, ``G_L1``), ``D_fake``, ``D_real``, ``D_LM`` (already multiplied by its
+    lambda).
     """
 
     def __init__(self, model: OASISModel, discriminator: OASISDiscriminator, processor: LabelMapProcessor,
                  lambda_labelmix: float = 10.0, class_balancing: bool = True, vgg: nn.Module | None = None,
-                 lambda_vgg: float = 10.0):
+                 lambda_vgg: float = 10.0, lambda_l1: float = 0.0):
         super().__init__()
-        if lambda_labelmix < 0 or lambda_vgg < 0:
+        if min(lambda_labelmix, lambda_vgg, lambda_l1) < 0:
             raise ValueError(f"loss weights must be >= 0, got lambda_labelmix={lambda_labelmix}, "
-                             f"lambda_vgg={lambda_vgg} (0 turns a term off)")
+                             f"lambda_vgg={lambda_vgg}, lambda_l1={lambda_l1} (0 turns a term off)")
         self.generator, self.discriminator, self.processor = model, discriminator, processor
         self.lambda_labelmix, self.class_balancing = lambda_labelmix, class_balancing
         self.vgg_loss = VGGPerceptualLoss(vgg) if vgg is not None and lambda_vgg > 0 else None
-        self.lambda_vgg = lambda_vgg
+        self.lambda_vgg, self.lambda_l1 = lambda_vgg, lambda_l1
 
     def _channels(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """OASIS label channels `[B, H, W]` of the batch (don't care -> 0)."""
@@ -97,6 +102,8 @@ class OASISTrainingModule(GANTrainingModule):
         terms = {"G_adv": self._real_label_loss(discriminator(fake), channels)}
         if self.vgg_loss is not None:
             terms["G_VGG"] = self.vgg_loss(fake, batch["pixel_values"]) * self.lambda_vgg
+        if self.lambda_l1 > 0:
+            terms["G_L1"] = torch.nn.functional.l1_loss(fake, batch["pixel_values"]) * self.lambda_l1
         return sum(terms.values()), {k: v.detach() for k, v in terms.items()}
 
     def discriminator_loss(self, generator, discriminator, batch):

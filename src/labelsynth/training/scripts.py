@@ -1,6 +1,6 @@
 """What the training scripts under `training/` share: their data flags and the rows these select, a fixed validation
-batch, the metrics scored at validation time (`--eval_metrics`), the VGG network of the perceptual loss, and the
-description of the run for the model card."""
+batch, the metrics scored at validation time (`--eval_metrics`), the VGG network of the perceptual loss, the
+description of the run for the model card, and the trainer over paired (label map, photo) rows built from these."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from typing import Any
 
 import torch
 
-from ..data import load_training_dataset
+from ..data import PairedTransform, load_training_dataset
+from .arguments import training_arguments_from
 from .modules import GANTrainingModule
+from .trainer import GANTrainer
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, dataset_examples: str, validation_split: bool = True,
@@ -225,3 +227,20 @@ def perceptual_vgg(weights: str | None, lambda_vgg: float, *, pool: str = "max",
             return None
     say(f"VGG perceptual loss: on (lambda {lambda_vgg:g}, weights {weights})")
     return loader(weights) if loader is not None else load_vgg19(weights, pool=pool)
+
+
+def paired_gan_trainer(module: GANTrainingModule, args: argparse.Namespace, argv: Sequence[str] | None, script: str,
+                       rows: Any, val_rows: Any, transform_options: dict[str, Any],
+                       evaluate_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+                       **training_overrides: Any) -> GANTrainer:
+    """The trainer of a script whose rows are (label map, photo) pairs: `PairedTransform(**transform_options)` with
+    random flips (unless `--no_flip`) for training, the same view without flips and with `--seed`'s crops for the
+    fixed validation batch, and the run described on the model card. `training_overrides` go to
+    `training_arguments_from` (e.g. ``ddp_find_unused_parameters=True``)."""
+    transform = PairedTransform(flip=not args.no_flip, **transform_options)
+    fixed_view = PairedTransform(flip=False, seed=args.seed, **transform_options)  # same crops at every validation
+    val_batch = validation_batch(module, fixed_view.apply, val_rows, args.num_validation_images)
+    training_args = training_arguments_from(args, **training_overrides,
+                                            extra_card_kwargs=run_card_info(args, script, argv))
+    return GANTrainer(module, training_args, rows, transform.apply, validation_batch=val_batch,
+                      evaluate_fn=evaluate_fn)

@@ -71,6 +71,8 @@ class TrainingArguments:
     push_to_hub: bool = False
     hub_model_id: str | None = None
     max_grad_norm: float | None = None
+    channels_last: bool = False  # models and image batches in channels-last memory format
+    fused_adam: bool = False  # torch.optim.Adam(fused=True): one kernel per parameter group
     extra_card_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -212,13 +214,19 @@ class GANTrainer:
                                 num_workers=args.dataloader_num_workers, drop_last=True,
                                 collate_fn=self.module.collate_fn)
         gen_params, disc_params = self.module.parameter_groups()
+        if args.channels_last:
+            for network in (self.module.generator, self.module.discriminator):
+                if network is not None:
+                    network.to(memory_format=torch.channels_last)
         betas = (args.adam_beta1, args.adam_beta2)
-        opt_g = torch.optim.Adam(gen_params, lr=args.generator_lr, betas=betas, eps=args.adam_epsilon)
+        fused = True if args.fused_adam else None  # None: torch's default choice
+        opt_g = torch.optim.Adam(gen_params, lr=args.generator_lr, betas=betas, eps=args.adam_epsilon, fused=fused)
         schedule = linear_decay_lambda(args.decay_start_step, args.max_train_steps)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
         opt_d = sched_d = None  # modules without a discriminator (CRN) train the generator alone
         if self.module.discriminator is not None:
-            opt_d = torch.optim.Adam(disc_params, lr=args.discriminator_lr, betas=betas, eps=args.adam_epsilon)
+            opt_d = torch.optim.Adam(disc_params, lr=args.discriminator_lr, betas=betas, eps=args.adam_epsilon,
+                                     fused=fused)
             sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
         (self.generator, self.discriminator, self.opt_g, self.opt_d, self.dataloader, self.sched_g,
          self.sched_d) = acc.prepare(self.module.generator, self.module.discriminator, opt_g, opt_d, dataloader,
@@ -386,6 +394,9 @@ class GANTrainer:
 
     def _train_micro_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         acc, module = self.accelerator, self.module
+        if self.args.channels_last:  # images too, so that no layer converts between the two layouts
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 and v.is_floating_point()
+                     else v for k, v in batch.items()}
         if self.discriminator is None:
             with acc.accumulate(self.generator):
                 g_logs = self._generator_step(batch, None)

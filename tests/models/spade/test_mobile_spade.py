@@ -8,50 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from original_checkpoints import (
+    MOBILE_SPADE_TINY,
+    MOBILE_SPADE_TINY_NGF,
+    tiny_mobile_spade,
+    write_mobile_spade_checkpoint,
+)
 from PIL import Image
 
 from labelsynth import MobileSPADEConfig, MobileSPADEModel
 from labelsynth.models.spade.convert_mobile_spade_original_checkpoint import (
-    _teacher_norm_width,
-    _to_original_key,
     convert_mobile_spade_checkpoint,
     original_key_layout,
 )
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "mobile_spade_original_keys.json"
-TINY = {"channels": [2, 3, 2, 2, 3, 2, 4, 3], "image_size": (64, 128)}
-TINY_NGF = 4  # teacher width of the tiny checkpoints: BatchNorm statistics of 16/8/4/2/1 * 4 channels
-
-
-def write_original_checkpoint(path: Path, model: MobileSPADEModel, ngf: int) -> dict[str, torch.Tensor]:
-    """Save `model` as the original SubMobileSPADEGenerator state dict (teacher-width BatchNorm statistics, whose
-    unused tail is random: the converter must drop it)."""
-    state = {}
-    for key, value in model.state_dict().items():
-        original = _to_original_key(key)
-        width = _teacher_norm_width(original, ngf)
-        if width is not None:
-            value = torch.cat([value, torch.rand(width - value.shape[0]) + 0.5])
-        state[original] = value.clone()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return state
-
-
-def tiny_model(seed: int = 0) -> MobileSPADEModel:
-    torch.manual_seed(seed)
-    model = MobileSPADEModel(MobileSPADEConfig.for_dataset("cityscapes-compressed", **TINY))
-    with torch.no_grad():  # non-trivial weights; BatchNorm statistics of real activations (well-conditioned)
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.momentum = None  # running statistics = the average over the passes below
-        model.train()
-        for _ in range(2):
-            label = torch.randint(0, 35, (2, 64, 128))
-            model(label, label)
-    return model.eval()
 
 
 def cityscapes_sample(samples_dir: Path, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,11 +56,11 @@ def test_config_rejects_bad_widths() -> None:
 
 
 def test_converter_reads_the_original_layout(tmp_path: Path) -> None:
-    model = tiny_model()
-    state = write_original_checkpoint(tmp_path / "latest_net_G.pth", model, TINY_NGF)
+    model = tiny_mobile_spade()
+    state = write_mobile_spade_checkpoint(tmp_path / "latest_net_G.pth", model, MOBILE_SPADE_TINY_NGF)
     assert len(state) == len(json.loads(FIXTURE.read_text()))  # same key set as the released layout, tiny widths
     converted = convert_mobile_spade_checkpoint(tmp_path)
-    assert converted.config.channels == TINY["channels"]
+    assert converted.config.channels == MOBILE_SPADE_TINY["channels"]
     for key, value in model.state_dict().items():
         assert torch.equal(converted.state_dict()[key], value), key
     label = torch.randint(0, 35, (1, 64, 128))
@@ -99,7 +70,7 @@ def test_converter_reads_the_original_layout(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["missing", "unknown", "misshaped"])
 def test_converter_names_missing_unknown_and_misshaped_keys(tmp_path: Path, damage: str) -> None:
-    state = write_original_checkpoint(tmp_path / "g.pth", tiny_model(), TINY_NGF)
+    state = write_mobile_spade_checkpoint(tmp_path / "g.pth", tiny_mobile_spade(), MOBILE_SPADE_TINY_NGF)
     if damage == "missing":
         del state["up_1.norm_s.mlp_beta.conv.2.bias"]
         match = "1 missing keys: up_1.norm_s.mlp_beta.conv.2.bias"
@@ -121,7 +92,7 @@ def test_converter_rejects_another_generator(tmp_path: Path) -> None:
 
 
 def test_fast_path_equals_plain_path_on_a_real_cityscapes_map(samples_dir: Path) -> None:
-    model = tiny_model()
+    model = tiny_mobile_spade()
     label, inst = cityscapes_sample(samples_dir, (128, 256))
     with torch.no_grad():
         model.fast_inference = False
@@ -134,7 +105,7 @@ def test_fast_path_equals_plain_path_on_a_real_cityscapes_map(samples_dir: Path)
 
 def test_fast_path_equals_plain_path_per_image_in_a_batch(samples_dir: Path) -> None:
     # The InstanceNorm statistics and the tables are per image: a batch of two different maps.
-    model = tiny_model(seed=1)
+    model = tiny_mobile_spade(seed=1)
     label, inst = cityscapes_sample(samples_dir, (64, 128))
     label = torch.cat([label, label.flip(-1)])
     inst = torch.cat([inst, inst.flip(-1)])
@@ -150,9 +121,9 @@ def test_pipeline_runs_on_a_saved_folder(tmp_path: Path, samples_dir: Path) -> N
     from labelsynth import pipeline
     from labelsynth.conversion_utils import save_converted
 
-    save_converted(tiny_model(), tmp_path / "model")  # weights, config and the label-map processor
+    save_converted(tiny_mobile_spade(), tmp_path / "model")  # weights, config and the label-map processor
     reloaded = MobileSPADEModel.from_pretrained(tmp_path / "model")
-    assert reloaded.config.channels == TINY["channels"]
+    assert reloaded.config.channels == MOBILE_SPADE_TINY["channels"]
     label, inst = cityscapes_sample(samples_dir, (64, 128))
     pipe = pipeline("label-to-image", model=str(tmp_path / "model"))
     image = pipe(Image.fromarray(label[0].numpy().astype(np.uint8)),
@@ -166,7 +137,7 @@ def test_fast_layer_fusions_equal_the_plain_layer(samples_dir: Path) -> None:
     from labelsynth.layers.mobile_spade import MobileSPADE
     from labelsynth.layers.normalization import SemanticLayout
 
-    model = tiny_model()
+    model = tiny_mobile_spade()
     label, inst = cityscapes_sample(samples_dir, (64, 128))
     channels = model.prepare_label_channels(label)
     edges = model.prepare_instance_edges(inst, (64, 128))
@@ -197,7 +168,7 @@ def test_boundary_pixels_with_the_same_window_share_one_pattern(samples_dir: Pat
     from labelsynth.layers import mobile_spade
     from labelsynth.layers.normalization import SemanticLayout
 
-    model = tiny_model()
+    model = tiny_mobile_spade()
     label, inst = cityscapes_sample(samples_dir, (128, 256))
     channels = model.prepare_label_channels(label)
     edges = model.prepare_instance_edges(inst, (128, 256))
@@ -222,7 +193,7 @@ def test_boundary_pixels_with_the_same_window_share_one_pattern(samples_dir: Pat
 
 def test_fast_path_buffers_kept_between_calls_do_not_leak_into_results(samples_dir: Path) -> None:
     # The blocks keep their largest intermediates between calls; a result must not change when the model runs again.
-    model = tiny_model()
+    model = tiny_mobile_spade()
     label, inst = cityscapes_sample(samples_dir, (64, 128))
     with torch.no_grad():
         first = model(label, inst).images
@@ -234,7 +205,7 @@ def test_fast_path_buffers_kept_between_calls_do_not_leak_into_results(samples_d
 def test_concurrent_fast_calls_do_not_share_buffers(samples_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    model = tiny_model()
+    model = tiny_mobile_spade()
     label, inst = cityscapes_sample(samples_dir, (64, 128))
     maps = [(label, inst), (label.flip(-1), inst.flip(-1))] * 3
 
