@@ -11,7 +11,8 @@ Recipes (the originals' own options): SPADE ADE20K (`--dataset_mode ade20k`: 151
 GAN + feature matching + VGG, Adam (0, 0.9), TTUR lr 1e-4 / 4e-4); pix2pixHD global generator (Cityscapes 512p recipe
 with instance edges, here at 256x512, batch 1, LSGAN + feature matching + VGG, Adam (0.5, 0.999), lr 2e-4); OASIS
 ADE20K (151 channels, batch 2, 256x256, LabelMix 10, class balancing, Adam (0, 0.999), lr 1e-4 / 4e-4, no VGG,
-as the paper). Widths are the recipes' unless `--width-scale` shrinks them (then the table says so).
+as the paper). Widths are the recipes' unless `--width-scale` shrinks them (then the table says so). Label maps are the
+real ADE20K / Cityscapes samples of `../shared/samples` where the checkout has them (random 16x16 blocks otherwise).
 
 Each family runs in its own subprocess (the three originals all have top-level packages called `models`, `util`,
 `options`). In it, the original's networks are built and initialised by its own code, their state dicts are converted
@@ -23,8 +24,9 @@ are printed side by side (relative difference); then `--rounds` interleaved roun
 the table shows the median seconds per iteration and the speed-up over the original.
 
 Variants of ours (same weights, each with its own copy): the trainer with its defaults (fp32, `torch.optim.Adam`
-defaults), with `--fused_adam`, with `--channels_last` (+ fused Adam), and under bf16 autocast (+ fused Adam; emulated
-and slow on CPUs without AVX512-BF16/AMX, see docs/performance.md).
+defaults; SPADE's and OASIS's generators read the label map by lookups), with their dense one-hot convolutions instead
+(`fast_training = False`, the originals' computation), with `--fused_adam`, with `--channels_last` (+ fused Adam),
+and under bf16 autocast (+ fused Adam; emulated and slow on CPUs without AVX512-BF16/AMX, see docs/performance.md).
 
 What is patched in the originals (only inside this process, nothing on disk): `torchvision` is replaced by a stub
 whose `models.vgg19().features` is labelsynth's VGG19 with the same random weights as ours (ImageNet weights cannot
@@ -65,7 +67,7 @@ from _timing import add_device_argument, describe, measure, set_cpu_threads
 
 FAMILIES = ("spade", "pix2pixhd", "oasis")
 ENV_VARS = {"spade": "SPADE_ORIGINAL", "pix2pixhd": "PIX2PIXHD_ORIGINAL", "oasis": "OASIS_ORIGINAL"}
-VARIANTS = ("ours fp32", "ours fused Adam", "ours channels-last", "ours bf16 autocast")
+VARIANTS = ("ours fp32", "ours dense one-hot", "ours fused Adam", "ours channels-last", "ours bf16 autocast")
 SEED = 1234
 
 
@@ -164,8 +166,12 @@ def make_trainer(module: Any, args_kwargs: dict[str, Any], batch: dict[str, torc
     from labelsynth.training import GANTrainer, TrainingArguments
 
     batch = {k: v.to(device) for k, v in batch.items()}
-    # The trainer's own speed options (--fused_adam, --channels_last); every variant but the default has fused Adam.
-    options = {"fused_adam": variant != "ours fp32", "channels_last": variant == "ours channels-last"}
+    # The trainer's own speed options (--fused_adam, --channels_last); every variant but the plain fp32 ones has
+    # fused Adam. "dense one-hot" trains SPADE's and OASIS's generators on the dense one-hot map, as the originals.
+    options = {"fused_adam": variant not in ("ours fp32", "ours dense one-hot"),
+               "channels_last": variant == "ours channels-last"}
+    if variant == "ours dense one-hot" and hasattr(module.generator, "fast_training"):
+        module.generator.fast_training = False
     args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to=None, **args_kwargs,
                              **options)
     with trainer_on(device):
@@ -210,7 +216,8 @@ def build_spade(path: str | None, scale: float, batch_size: int, size_scale: flo
     config = SPADEConfig.for_dataset("ade20k", ngf=ngf, ndf=ndf, image_size=(int(256 * size_scale),) * 2)
     h, w = config.image_size
     vgg = VGG19()
-    batch = {"label_map": block_labels(batch_size, h, w, 151), "pixel_values": torch.rand(batch_size, 3, h, w) * 2 - 1}
+    batch = {"label_map": sample_labels("ade20k", batch_size, h, w, 151),
+             "pixel_values": torch.rand(batch_size, 3, h, w) * 2 - 1}
     sides = []
     model, disc = SPADEModel(config), SPADEDiscriminator(config)
     if path:
@@ -271,8 +278,8 @@ def build_pix2pixhd(path: str | None, scale: float, batch_size: int, size_scale:
     h, w = int(256 * size_scale), int(512 * size_scale)
     config = Pix2PixHDConfig.for_dataset("cityscapes-512p", image_size=(h, w), ngf=ngf, ndf=ndf)
     vgg = VGG19()
-    labels = block_labels(batch_size, h, w, 35)
-    # Instances: each label block is its own instance (ids label * 1000 + k for "thing" classes look alike to edges).
+    labels = sample_labels("cityscapes", batch_size, h, w, 35)
+    # Instances: every label region cut into 64-px wide columns (ids label * 1000 + k: edges between them).
     batch = {"label_map": labels, "instance_map": labels * 1000 + torch.arange(w).div(64, rounding_mode="floor"),
              "pixel_values": torch.rand(batch_size, 3, h, w) * 2 - 1}
     model, disc = Pix2PixHDModel(config), Pix2PixHDDiscriminator(config)
@@ -347,7 +354,8 @@ def build_oasis(path: str | None, scale: float, batch_size: int, size_scale: flo
     ngf, ndf = scaled(64, scale), (64 if path else scaled(64, scale))
     config = OASISConfig.for_dataset("ade20k", ngf=ngf, ndf=ndf, image_size=(int(256 * size_scale),) * 2)
     h, w = config.image_size
-    batch = {"label_map": block_labels(batch_size, h, w, 151), "pixel_values": torch.rand(batch_size, 3, h, w) * 2 - 1}
+    batch = {"label_map": sample_labels("ade20k", batch_size, h, w, 151),
+             "pixel_values": torch.rand(batch_size, 3, h, w) * 2 - 1}
     model, disc = OASISModel(config), OASISDiscriminator(config)
     sides = []
     if path:
@@ -404,11 +412,16 @@ def build_oasis(path: str | None, scale: float, batch_size: int, size_scale: flo
 
 
 # ------------------------------------------------------------------------------------------------ common
-def block_labels(batch_size: int, h: int, w: int, num_ids: int) -> torch.Tensor:
-    """Label maps of 16x16-pixel blocks of random ids in [0, num_ids) (fixed seed)."""
-    g = torch.Generator().manual_seed(0)
-    coarse = torch.randint(0, num_ids, (batch_size, 1, h // 16, w // 16), generator=g).float()
-    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="nearest")[:, 0].long()
+def sample_labels(dataset: str, batch_size: int, h: int, w: int, num_ids: int) -> torch.Tensor:
+    """The first `batch_size` label maps of `dataset` among the real samples (`../shared/samples`; the fast SPADE
+    path's work depends on the layout), else maps of 16x16-pixel blocks of random ids in [0, num_ids)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sibling module, also when imported
+    from _inputs import SAMPLE_LABELS, block_maps, load_maps
+
+    maps = load_maps(SAMPLE_LABELS[dataset], (h, w), batch_size)
+    if maps is None or len(maps) < batch_size:
+        maps = block_maps((h, w), num_ids, batch_size)
+    return torch.stack(maps)
 
 
 def check_same(what: str, original: torch.Tensor, ours: torch.Tensor) -> None:

@@ -10,8 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="labelsynth_hf_home_"))
-os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp(prefix="labelsynth_torch_home_"))  # VGG/Inception downloads
+# Temporary Hub and torch (VGG/Inception downloads) caches, one per pytest process: parallel workers (pytest-xdist,
+# as .ci/run runs the suite) inherit the controller's environment and must not share them.
+for _variable in ("HF_HOME", "TORCH_HOME"):
+    if os.environ.get("PYTEST_XDIST_WORKER") or _variable not in os.environ:
+        os.environ[_variable] = tempfile.mkdtemp(prefix=f"labelsynth_{_variable.lower()}_")
 
 import numpy as np
 import pytest

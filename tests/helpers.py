@@ -1,8 +1,10 @@
 """Helpers shared by the tests (importable because pytest puts this folder, the conftest's, on sys.path)."""
 
+import copy
 import math
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +62,51 @@ def save_model_folder(folder: Path, model: torch.nn.Module) -> Path:
     LabelMapProcessor(label_space=model.config.label_space, size={"height": height, "width": width}).save_pretrained(
         folder)
     return folder
+
+
+def assert_training_lookups_match_dense(model: torch.nn.Module, forward: Any) -> None:
+    """A generator with `fast_training` (SPADE layers reading the label map by lookups) trains as on the dense map:
+    same images and gradients in a train-mode step, same images and BatchNorm statistics in a train-mode forward
+    without gradients (the fake a discriminator step regenerates). `forward(model)` returns the images; each side
+    starts from the same state (spectral norm's power iteration and the statistics advance with every call).
+
+    In float64: in float32 the two sums' rounding differences grow through a random deep network's backward pass
+    (train-mode BatchNorm of tiny batches) to ~1e-4 of the largest gradient, too close to what a real error gives."""
+    results = []
+    for fast in (True, False):
+        copy_ = copy.deepcopy(model).double().train()
+        copy_.fast_training = fast
+        images = forward(copy_)
+        (images * torch.linspace(-1, 1, images.numel()).view_as(images)).sum().backward()
+        grads = {name: p.grad for name, p in copy_.named_parameters()}
+        with torch.no_grad():
+            regenerated = forward(copy_)
+        stats = {name: b for name, b in copy_.named_buffers() if "running" in name}
+        results.append((images.detach(), grads, regenerated, stats))
+    (images, grads, regenerated, stats), (dense_images, dense_grads, dense_regenerated, dense_stats) = results
+    torch.testing.assert_close(images, dense_images, atol=1e-10, rtol=1e-10)
+    assert sum(g is not None and bool(g.abs().max() > 0) for g in dense_grads.values()) > len(dense_grads) // 2
+    # Float noise scales with the largest gradients: a bias ahead of a train-mode BatchNorm has a true gradient of 0,
+    # computed as the cancellation of terms of that size.
+    noise = 1e-10 * max(g.abs().max().item() for g in dense_grads.values() if g is not None)
+    for name, grad in dense_grads.items():
+        if grad is None:
+            assert grads[name] is None, name
+        else:
+            torch.testing.assert_close(grads[name], grad, atol=noise, rtol=1e-8, msg=name)
+    # the fast path builds its tables in float32
+    torch.testing.assert_close(regenerated, dense_regenerated, atol=1e-4, rtol=1e-4)
+    assert stats and stats.keys() == dense_stats.keys()
+    for name, value in dense_stats.items():
+        torch.testing.assert_close(stats[name], value, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now (for servers and `accelerate launch --main_process_port`: tests run
+    in parallel workers, so fixed ports would collide)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def force_winograd(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import runpy
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import gradio
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from helpers import free_port
 from huggingface_hub import ModelCard
 from PIL import Image
 
@@ -169,14 +169,8 @@ def test_space_app_builds_offline_with_a_local_model(checkpoint_id: str, request
         demo.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_default_space_runs_as_a_script() -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "HF_HUB_OFFLINE": "1"}
     env.pop(MODEL_ENV, None)
     process = subprocess.Popen([sys.executable, str(ROOT / "demos" / "spade-cityscapes-tiny" / "app.py")], env=env,

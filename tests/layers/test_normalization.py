@@ -49,6 +49,39 @@ def test_fast_modulation_equals_plain(with_edges: bool, kernel_size: int) -> Non
         torch.testing.assert_close(spade(x, layout), spade(x, dense), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("with_edges,padding_mode", [(False, "zeros"), (True, "zeros"), (False, "reflect")])
+def test_lookup_path_equals_plain_with_gradients(with_edges: bool, padding_mode: str) -> None:
+    """Training's lookup path: same output and same gradients (weights and activation) as the dense one-hot path."""
+    torch.manual_seed(0)
+    num_labels = 12
+    labels = _random_label_map(2, 32, 48, num_labels, seed=1)
+    edges = instance_edges(labels * 3 + (torch.arange(48) > 20).long()) if with_edges else None
+    dense = one_hot_channels(labels, num_labels)
+    if edges is not None:
+        dense = torch.cat([dense, edges], dim=1)
+    spade = SPADE(16, dense.shape[1], hidden_nc=8, norm="batch", padding_mode=padding_mode)
+    for p in spade.parameters():
+        p.data.normal_(0, 0.3)
+    layout = SemanticLayout(labels, edges, num_labels, padding_mode=padding_mode)
+    x = torch.randn(2, 16, 16, 24)
+    target = torch.randn(2, 16, 16, 24)
+
+    def output_and_gradients(segmap):
+        spade.zero_grad()
+        inp = x.clone().requires_grad_()
+        out = spade(inp, segmap)
+        (out * target).sum().backward()
+        return out.detach(), inp.grad, [p.grad.clone() for p in spade.parameters()]
+
+    plain_out, plain_dx, plain_grads = output_and_gradients(dense)
+    out, dx, grads = output_and_gradients(layout)
+    torch.testing.assert_close(out, plain_out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dx, plain_dx, atol=1e-5, rtol=1e-5)
+    assert all(g.abs().max() > 0 for g in plain_grads)  # every weight takes part, the shared conv's included
+    for grad, plain_grad in zip(grads, plain_grads):
+        torch.testing.assert_close(grad, plain_grad, atol=1e-4, rtol=1e-5)
+
+
 def test_fast_tables_follow_weight_updates() -> None:
     """Tables are cached; an in-place weight change (optimizer step, load_state_dict) must invalidate them."""
     labels = _random_label_map(1, 16, 16, 5)

@@ -29,13 +29,14 @@ def bench():
 @pytest.mark.parametrize("family", ["spade", "pix2pixhd", "oasis"])
 def test_tiny_iteration_runs_and_variants_agree(bench, family: str) -> None:
     args = argparse.Namespace(threads=1, rounds=1, width_scale=1 / 16, size_scale=0.25,
-                              batch_size={family: 1}, variants=["ours fp32", "ours fused Adam", "ours channels-last"])
+                              batch_size={family: 1},
+                              variants=["ours fp32", "ours dense one-hot", "ours fused Adam", "ours channels-last"])
     result = bench.run_family(family, None, args)
     sides = {side["name"]: side for side in result["sides"]}
     assert list(sides) == args.variants
     plain = sides["ours fp32"]["losses"]
     assert set(plain) == set(result["names"]) and all(math.isfinite(v) for v in plain.values())
-    for name in ("ours fused Adam", "ours channels-last"):
+    for name in ("ours dense one-hot", "ours fused Adam", "ours channels-last"):
         assert len(sides[name]["times"]) == 1
         for term, value in sides[name]["losses"].items():
             assert value == pytest.approx(plain[term], rel=1e-4, abs=1e-6), (name, term)

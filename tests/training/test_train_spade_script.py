@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import free_port
 from PIL import Image
 
 from labelsynth import SPADEModel
@@ -59,6 +60,7 @@ def test_a_few_steps_with_instance_maps_and_bf16(tmp_path: Path, cityscapes: str
 def test_accelerate_launch_with_two_processes(tmp_path: Path, cityscapes: str) -> None:
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
     command = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--main_process_port", str(free_port()),
                "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT), "--dataset", cityscapes,
                "--output_dir", str(tmp_path), "--max_train_steps", "2", "--validation_steps", "0",
                "--checkpointing_steps", "2", *TINY]

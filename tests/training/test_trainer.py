@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import free_port
 from PIL import Image
 
 from labelsynth import LabelMapProcessor, SPADEConfig, SPADEDiscriminator, SPADEModel
@@ -124,6 +125,7 @@ def test_two_processes_stay_in_sync(tmp_path: Path) -> None:
     """A real 2-process launch on CPU (gloo): gradients are all-reduced, so both ranks end with the same weights."""
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
     command = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--main_process_port", str(free_port()),
                "--mixed_precision", "no", "--dynamo_backend", "no", str(Path(__file__).parent / "two_process_worker.py"),
                str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=540,

@@ -73,7 +73,7 @@ class SPADEResnetBlock(nn.Module):
             (CoCosNet).
 
     Shapes: `forward(x [B, fin, H, W], seg, **norm_kwargs) -> [B, fout, H, W]`, `seg` a one-hot map or a
-    `SemanticLayout`.
+    `SemanticLayout` (fast inference path in eval mode without gradients, the SPADE layers' lookup path otherwise).
     """
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, spectral_norm: bool = True, norm: str = "syncbatch",
@@ -98,7 +98,10 @@ class SPADEResnetBlock(nn.Module):
             self.norm_s = norm_layer(fin)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor | SemanticLayout, **norm_kwargs: Any) -> torch.Tensor:
-        if isinstance(seg, SemanticLayout):  # the fast inference path
+        # The fast inference path; a layout in training (the SPADE layers' lookup path) keeps the plain convs, whose
+        # spectral norm must advance its power iteration on every call as the plain path does.
+        fast = isinstance(seg, SemanticLayout) and not self.training and not torch.is_grad_enabled()
+        if fast:
             def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
                 return inference_conv(module, inp)
 
@@ -115,7 +118,7 @@ class SPADEResnetBlock(nn.Module):
         x_s = conv(self.conv_s, self.norm_s(x, seg, **norm_kwargs)) if self.learned_shortcut else x
         dx = conv(self.conv_0, act(self.norm_0(x, seg, **norm_kwargs)))
         dx = conv(self.conv_1, act(self.norm_1(dx, seg, **norm_kwargs)))
-        if isinstance(seg, SemanticLayout):
+        if fast:
             with small_op_threads(dx.numel(), dx.device):
                 return x_s + dx
         return x_s + dx

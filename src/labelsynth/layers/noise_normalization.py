@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from .inference_cache import cached_derivation, tensor_versions
-from .normalization import SPADE, SemanticLayout, _FastTables
+from .normalization import SPADE, SemanticLayout, _FastTables, table_precision
 
 __all__ = ["MAX_NOISE_VECTORS", "NoiseSPADE", "NoiseSemanticLayout"]
 
@@ -100,14 +100,15 @@ class NoiseSPADE(SPADE):
     """
 
     def _weight_tables(self, dtype: torch.dtype) -> tuple:
-        """Weights rearranged for the fast path, independent of the input; cached until a weight changes."""
-        params = (self.mlp_shared[0].weight, self.mlp_shared[0].bias, self.mlp_gamma.weight, self.mlp_gamma.bias,
-                  self.mlp_beta.weight, self.mlp_beta.bias)
+        """Weights rearranged for the fast path, independent of the input; cached until a weight changes (built on
+        every call when they must carry gradients)."""
+        params, differentiable = self._params()
         fold = self._folds_norm()
         tracked = params + ((self.param_free_norm.running_mean, self.param_free_norm.running_var) if fold else ())
 
         def build() -> tuple:
-            shared_w, shared_b, gamma_w, gamma_b, beta_w, beta_b = (p.detach().float() for p in params)
+            shared_w, shared_b, gamma_w, gamma_b, beta_w, beta_b = (
+                table_precision(p if differentiable else p.detach()) for p in params)
             hidden_nc, in_nc, k, _ = shared_w.shape
             per_tap = shared_w.permute(2, 3, 1, 0).reshape(k * k, in_nc, hidden_nc)  # [taps, D + L, hidden]
             gb_w = torch.cat([gamma_w, beta_w], dim=0)  # [2C, hidden, k, k]
@@ -117,16 +118,17 @@ class NoiseSPADE(SPADE):
             norm_scale = norm_shift = None
             if fold:
                 norm = self.param_free_norm
-                norm_scale = torch.rsqrt(norm.running_var.float() + norm.eps)
-                norm_shift = -norm.running_mean.float() * norm_scale
+                norm_scale = torch.rsqrt(table_precision(norm.running_var) + norm.eps)
+                norm_shift = -table_precision(norm.running_mean) * norm_scale
             return per_tap, shared_b, gb_sum, gb_b, gb_matrix, norm_scale, norm_shift
 
+        if differentiable:
+            return build()
         return cached_derivation(self, "_noise_weight_tables", (tensor_versions(*tracked), dtype, fold), build)
 
-    def _tables(self, layout: SemanticLayout, dtype: torch.dtype) -> _FastTables:
+    def _key_rows(self, per_tap: torch.Tensor, layout: SemanticLayout) -> torch.Tensor:
         if not isinstance(layout, NoiseSemanticLayout):
-            return super()._tables(layout, dtype)
-        per_tap, shared_b, gb_sum, gb_b, gb_matrix, norm_scale, norm_shift = self._weight_tables(dtype)
+            return super()._key_rows(per_tap, layout)
         num_noise = per_tap.shape[1] - layout.num_label_channels
         if num_noise != layout.key_vectors.shape[1]:
             raise ValueError(
@@ -134,8 +136,14 @@ class NoiseSPADE(SPADE):
                 f"{layout.key_vectors.shape[1]} noise + {layout.num_label_channels} label channels"
             )
         # Hidden contribution of each key through each tap: its label's weight column + its noise vector's product.
-        rows = per_tap[:, num_noise:][:, layout.key_labels] + torch.matmul(layout.key_vectors.float(),
+        return per_tap[:, num_noise:][:, layout.key_labels] + torch.matmul(layout.key_vectors.to(per_tap.dtype),
                                                                            per_tap[:, :num_noise])
+
+    def _tables(self, layout: SemanticLayout, dtype: torch.dtype) -> _FastTables:
+        if not isinstance(layout, NoiseSemanticLayout):
+            return super()._tables(layout, dtype)
+        per_tap, shared_b, gb_sum, gb_b, gb_matrix, norm_scale, norm_shift = self._weight_tables(dtype)
+        rows = self._key_rows(per_tap, layout)
         taps, _, hidden_nc = rows.shape
         embedding = torch.cat([rows, rows.new_zeros(taps, 1, hidden_nc)], dim=1)  # + the zero row of padding
         embedding[0] += shared_b  # every bag holds exactly one tap-0 entry: the bias is added once per pixel

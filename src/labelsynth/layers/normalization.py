@@ -1,4 +1,4 @@
-"""Normalization layers of the SPADE family, with an exact fast inference path.
+"""Normalization layers of the SPADE family, with an exact fast path for inference and training.
 
 `SPADE` (Park et al., 2019) normalises activations with a parameter-free norm and modulates them with a per-pixel
 scale and shift predicted from the label map:
@@ -7,8 +7,8 @@ scale and shift predicted from the label map:
 
 Two implementations give the same numbers (max abs difference ~1e-6 in float32):
 
-* the **plain path** is the paper's computation on the one-hot map; it is used for training and as the reference.
-* the **fast path** (inference) exploits that the input is one-hot and piecewise constant:
+* the **plain path** is the paper's computation on the one-hot map: the reference (and `fast_training = False`).
+* the **fast path** (inference and training) exploits that the input is one-hot and piecewise constant:
   1. a 3x3 conv over a one-hot map is a sum of 9 embedding lookups (`embedding_bag`), instead of a 151-channel conv;
   2. gamma and beta share one matrix; an eval-mode BatchNorm (fixed statistics) is folded into them, so a layer is one
      `x * scale + shift` pass;
@@ -17,6 +17,10 @@ Two implementations give the same numbers (max abs difference ~1e-6 in float32):
      evaluated only at the remaining boundary pixels.
   The per-resolution bookkeeping (label ids, boundary pixels, gather indices) is built once per forward in a
   `SemanticLayout` and shared by every SPADE layer at that resolution.
+  Every step is a gather, a matrix product or an element-wise op of the weights, so it is differentiable: with
+  gradients on (training) the tables are rebuilt from the weights on every forward and the weights' gradients flow
+  back through lookups (scatter-adds) and the boundary pixels' product. The convs that read the one-hot map and the
+  gamma/beta convs are three quarters of the SPADE generator's FLOPs; interior pixels need none of them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from .small_ops import single_threaded, small_op_threads
 
 PARAM_FREE_NORMS = ("batch", "syncbatch", "instance", "positional", "none")
 PADDING_MODES = ("zeros", "reflect")
+# Training takes the fast path at a resolution where at most this fraction of the pixels are boundary pixels (below
+# it, 256x256 ADE20K maps at ngf 16: SPADE generator steps 3x faster; above it, tiny models and maps of small
+# regions were slower than with the plain convs).
+TRAINING_BOUNDARY_FRACTION = 0.5
 
 
 def param_free_norm(kind: str, num_features: int) -> nn.Module:
@@ -180,6 +188,11 @@ class SemanticLayout:
         return LayoutLevel(size, flat_keys, boundary, bag_indices, patch_indices)
 
 
+def table_precision(t: torch.Tensor) -> torch.Tensor:
+    """`t` in the precision the fast path's tables are built in: float32 (float64 stays float64)."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 @dataclass
 class _FastTables:
     """SPADE weights rearranged for the fast path (see `SPADE._tables`)."""
@@ -204,7 +217,7 @@ def _fused_tables(tables: _FastTables) -> tuple[torch.Tensor, torch.Tensor, torc
     CPU many small regions are what makes the fast path lose (issue 17). The weight is in the activation dtype, the
     bias in float32; kept on `tables` so the SPADE layers' cached tables fold once."""
     if tables.fused is None:
-        weight, bias = tables.gamma_beta_weight.float(), tables.gamma_beta_bias
+        weight, bias = table_precision(tables.gamma_beta_weight), tables.gamma_beta_bias
         if tables.norm_scale is not None:
             # scale = (1 + gamma) * s and shift = beta + (1 + gamma) * t are linear in the hidden features
             gamma_w, beta_w = weight.chunk(2, dim=1)
@@ -252,11 +265,17 @@ class SPADE(nn.Module):
         return self.mlp_gamma(hidden), self.mlp_beta(hidden)
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor | SemanticLayout) -> torch.Tensor:
+        size = tuple(x.shape[-2:])
+        if isinstance(segmap, SemanticLayout) and self.training and segmap.level(size).boundary.numel() > (
+                TRAINING_BOUNDARY_FRACTION * segmap.level(size).keys.numel()):
+            # In training, where most pixels are boundary pixels (low resolutions, small regions) gathering their
+            # patches and scattering their gradients back costs more than the plain convs.
+            segmap = segmap.dense(size, x.dtype)
         if isinstance(segmap, SemanticLayout):
-            scale, shift, norm_folded = self.fast_modulation(segmap, tuple(x.shape[-2:]), x.dtype)
+            scale, shift, norm_folded = self.fast_modulation(segmap, size, x.dtype)
             with small_op_threads(2 * x.numel(), x.device):
                 return torch.addcmul(shift, x if norm_folded else self.param_free_norm(x), scale)
-        gamma, beta = self.modulation(segmap, tuple(x.shape[-2:]))
+        gamma, beta = self.modulation(segmap, size)
         return self.param_free_norm(x) * (1 + gamma) + beta
 
     # ----------------------------------------------------------------------------------------------- fast path
@@ -265,11 +284,11 @@ class SPADE(nn.Module):
         norm = self.param_free_norm
         return isinstance(norm, nn.BatchNorm2d) and not norm.training and norm.track_running_stats
 
-    @torch.no_grad()
     def fast_modulation(self, layout: SemanticLayout, size: tuple[int, int], dtype: torch.dtype = torch.float32
                         ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Fast path (inference only): per-pixel `scale, shift`, each `[B, C, H, W]`: the two halves of one
-        pixel-major `[B, H, W, 2C]` buffer (channels-last order, so element-wise ops keep channels-last outputs).
+        """Fast path: per-pixel `scale, shift`, each `[B, C, H, W]`: the two halves of one pixel-major
+        `[B, H, W, 2C]` buffer (channels-last order, so element-wise ops keep channels-last outputs). Differentiable
+        with respect to the weights when gradients are on.
 
         When the parameter-free norm is an eval-mode BatchNorm it is folded in (`norm_folded=True`) and
         `x * scale + shift` is the layer output; otherwise `norm(x) * scale + shift` is, with `scale = 1 + gamma` and
@@ -298,35 +317,47 @@ class SPADE(nn.Module):
             # The bias is added after the product (in float32, as the tables are built), not fused in by addmm:
             # addmm's results varied with the batch's boundary-pixel count, which made an image depend on its
             # batch (tests/metrics: evaluation independent of the batch size).
-            gamma_beta = (torch.mm(patches, weight).float() + bias).to(dtype)
+            gamma_beta = (table_precision(torch.mm(patches, weight)) + bias).to(dtype)
             with small_op_threads(gamma_beta.numel(), device):
                 modulation[level.boundary] = gamma_beta
         # [B*h*w, 2C] rows are pixels: as [B, C, h, w] each half is a channels-last view, no copy needed.
         scale, shift = modulation.view(b, h, w, -1).permute(0, 3, 1, 2).chunk(2, dim=1)
         return scale, shift, tables.norm_scale is not None
 
-    def _tables(self, layout: SemanticLayout, dtype: torch.dtype) -> _FastTables:
-        """Weights rearranged for the fast path; rebuilt only when a weight or statistic changes (tensor versions)."""
-        params = (self.mlp_shared[0].weight, self.mlp_shared[0].bias, self.mlp_gamma.weight, self.mlp_gamma.bias,
-                  self.mlp_beta.weight, self.mlp_beta.bias)
-        fold = self._folds_norm()
-        tracked = params + ((self.param_free_norm.running_mean, self.param_free_norm.running_var) if fold else ())
-        version = (*tensor_versions(*tracked), layout.has_edges, dtype, fold)
-        if self._fast_tables is not None and self._fast_tables.version == version:
-            return self._fast_tables
-        shared_w, shared_b, gamma_w, gamma_b, beta_w, beta_b = (p.detach().float() for p in params)
-        hidden_nc, in_nc, k, _ = shared_w.shape
+    def _key_rows(self, per_tap: torch.Tensor, layout: SemanticLayout) -> torch.Tensor:
+        """`[k*k, num_keys, hidden]`: the hidden contribution of a pixel with each key of `layout` seen through each
+        tap, from the shared conv's weight as `per_tap [k*k, in_nc, hidden]` (differentiable)."""
+        taps, in_nc, hidden_nc = per_tap.shape
         num_labels = in_nc - 1 if layout.has_edges else in_nc
-        # per_tap[t, key] = hidden contribution of a pixel with that key seen through tap t.
-        per_tap = shared_w.permute(2, 3, 1, 0).reshape(k * k, in_nc, hidden_nc)
-        label_rows = per_tap[:, :num_labels]
-        if layout.has_edges:
-            edge_row = per_tap[:, num_labels:]
-            label_rows = torch.stack([label_rows, label_rows + edge_row], dim=2).reshape(k * k, 2 * num_labels, hidden_nc)
-        if label_rows.shape[1] != layout.num_keys:
+        rows = per_tap[:, :num_labels]
+        if layout.has_edges:  # key 2l + e: label l's column, plus the edge channel's when e = 1
+            rows = torch.stack([rows, rows + per_tap[:, num_labels:]], dim=2).reshape(taps, 2 * num_labels, hidden_nc)
+        if rows.shape[1] != layout.num_keys:
             raise ValueError(
                 f"SPADE layer expects {in_nc} semantic channels but the label layout has {layout.num_keys} keys"
             )
+        return rows
+
+    def _params(self) -> tuple[tuple[torch.Tensor, ...], bool]:
+        """The six weights the tables derive from, and whether the tables must carry their gradients (then they are
+        built on every forward, not cached)."""
+        params = (self.mlp_shared[0].weight, self.mlp_shared[0].bias, self.mlp_gamma.weight, self.mlp_gamma.bias,
+                  self.mlp_beta.weight, self.mlp_beta.bias)
+        return params, torch.is_grad_enabled() and any(p.requires_grad for p in params)
+
+    def _tables(self, layout: SemanticLayout, dtype: torch.dtype) -> _FastTables:
+        """Weights rearranged for the fast path; rebuilt only when a weight or statistic changes (tensor versions),
+        or on every call when they must carry gradients."""
+        params, differentiable = self._params()
+        fold = self._folds_norm()
+        tracked = params + ((self.param_free_norm.running_mean, self.param_free_norm.running_var) if fold else ())
+        version = (*tensor_versions(*tracked), layout.has_edges, dtype, fold)
+        if not differentiable and self._fast_tables is not None and self._fast_tables.version == version:
+            return self._fast_tables
+        shared_w, shared_b, gamma_w, gamma_b, beta_w, beta_b = (
+            table_precision(p if differentiable else p.detach()) for p in params)
+        hidden_nc, in_nc, k, _ = shared_w.shape
+        label_rows = self._key_rows(shared_w.permute(2, 3, 1, 0).reshape(k * k, in_nc, hidden_nc), layout)
         zero_row = label_rows.new_zeros(k * k, 1, hidden_nc)
         embedding = torch.cat([label_rows, zero_row], dim=1)
         # Every bag holds exactly one tap-0 entry, so adding the bias to all tap-0 rows adds it once per pixel.
@@ -340,12 +371,14 @@ class SPADE(nn.Module):
         norm_scale = norm_shift = None
         if fold:
             norm = self.param_free_norm
-            norm_scale = torch.rsqrt(norm.running_var.float() + norm.eps)
-            norm_shift = -norm.running_mean.float() * norm_scale
+            norm_scale = torch.rsqrt(table_precision(norm.running_var) + norm.eps)
+            norm_shift = -table_precision(norm.running_mean) * norm_scale
             constant_scale, constant_shift = (constant_scale * norm_scale,
                                               torch.addcmul(constant_shift, constant_scale, norm_shift))
         gb_matrix = gb_w.permute(2, 3, 1, 0).reshape(k * k * hidden_nc, -1)
-        self._fast_tables = _FastTables(version, embedding, constant_scale.to(dtype).contiguous(),
-                                        constant_shift.to(dtype).contiguous(), gb_matrix.to(dtype).contiguous(), gb_b,
-                                        norm_scale, norm_shift)
-        return self._fast_tables
+        tables = _FastTables(version, embedding, constant_scale.to(dtype).contiguous(),
+                             constant_shift.to(dtype).contiguous(), gb_matrix.to(dtype).contiguous(), gb_b,
+                             norm_scale, norm_shift)
+        if not differentiable:
+            self._fast_tables = tables
+        return tables

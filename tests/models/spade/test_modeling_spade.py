@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from helpers import force_winograd
+from helpers import assert_training_lookups_match_dense, force_winograd
 
 from labelsynth import SPADEConfig, SPADEDiscriminator, SPADEModel
 
@@ -102,6 +102,7 @@ def test_fast_path_with_two_threads_equals_plain_and_keeps_the_thread_count(monk
     config = tiny_config()
     labels = blocky_labels(2, tuple(config.image_size), config.label_nc + 1)
     model = trained_like(SPADEModel(config), labels, None)
+    switches.clear()  # trained_like's train-mode pass ran on the caller's thread count
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -117,13 +118,26 @@ def test_fast_path_with_two_threads_equals_plain_and_keeps_the_thread_count(monk
     assert (fast - plain).abs().max() <= 1e-4
 
 
-def test_fast_path_only_without_gradients_and_in_eval() -> None:
+def test_layout_in_fast_inference_and_in_training_only() -> None:
     model = SPADEModel(tiny_config()).eval()
-    assert not model._uses_fast_path()  # gradients enabled
+    assert not model._uses_layout()  # eval with gradients enabled: the dense path
     with torch.no_grad():
-        assert model._uses_fast_path()
-        model.train()
-        assert not model._uses_fast_path()
+        assert model._uses_layout()
+        model.fast_inference = False
+        assert not model._uses_layout()
+    model.train()
+    assert model._uses_layout()  # training lookups
+    model.fast_training = False
+    assert not model._uses_layout()
+
+
+@pytest.mark.parametrize("overrides", [{}, {"label_space": "cityscapes", "label_nc": 35, "no_instance": False}])
+def test_training_lookups_equal_the_dense_path(overrides) -> None:
+    num_ids = 35 if overrides else 151
+    labels = blocky_labels(2, (64, 64), num_ids, seed=3)
+    instances = labels * 10 + (torch.arange(64) > 40).long() if overrides else None
+    model = trained_like(SPADEModel(tiny_config(**overrides)), blocky_labels(2, (64, 64), num_ids), instances)
+    assert_training_lookups_match_dense(model, lambda m: m(labels, instances).images)
 
 
 def test_bfloat16_model_runs_and_is_close() -> None:

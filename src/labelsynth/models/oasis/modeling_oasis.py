@@ -70,7 +70,8 @@ class OASISGenerator(nn.Module):
     channels) nearest-resized to its resolution.
 
     Shapes: `forward(seg, latent_size) -> [B, 3, 32 h, 32 w]` for `latent_size = (h, w)`, where `seg` is the dense
-    semantic input `[B, z_dim + L, H, W]` (plain path) or a `NoiseSemanticLayout` (fast path).
+    semantic input `[B, z_dim + L, H, W]` (plain path) or a `NoiseSemanticLayout` (fast inference path,
+    or the SPADE layers' lookups in training).
     """
 
     def __init__(self, config: OASISConfig):
@@ -95,8 +96,9 @@ class OASISGenerator(nn.Module):
     def forward(self, seg: torch.Tensor | NoiseSemanticLayout, latent_size: tuple[int, int]) -> torch.Tensor:
         if isinstance(seg, NoiseSemanticLayout):
             x = self.fc(seg.dense(latent_size, dtype=self.fc.weight.dtype))
-            # The fast path produces gamma/beta pixel-major; keeping activations channels-last matches them.
-            x = x.contiguous(memory_format=torch.channels_last)
+            if not self.training and not torch.is_grad_enabled():
+                # The fast path produces gamma/beta pixel-major; keeping activations channels-last matches them.
+                x = x.contiguous(memory_format=torch.channels_last)
         else:
             x = self.fc(_nearest(seg, latent_size))
         for i, block in enumerate(self.body):
@@ -191,7 +193,9 @@ class OASISModel(OASISPreTrainedModel):
 
     The fast inference path (`labelsynth.layers.noise_normalization`) is used automatically in eval mode when
     gradients are off (`torch.no_grad()` / `torch.inference_mode()`, as the pipeline does); set
-    `model.fast_inference = False` to force the paper's plain computation.
+    `model.fast_inference = False` to force the paper's plain computation. In training mode the SPADE layers read
+    the `[z, one-hot]` map by lookups (same values up to float summation order, gradients included);
+    `model.fast_training = False` trains on the dense map as the paper does.
     """
 
     # `resample` (a region: class ids or a mask) and `resample_seed` re-roll one region; `pipeline_forward_inputs`
@@ -202,6 +206,7 @@ class OASISModel(OASISPreTrainedModel):
         super().__init__(config)
         self.generator = OASISGenerator(config)
         self.fast_inference = True
+        self.fast_training = True
         self.post_init()
 
     @classmethod
@@ -255,8 +260,11 @@ class OASISModel(OASISPreTrainedModel):
         noise = self._noise(channels.shape, noise, generator)
         return self._dense_input(channels, noise)
 
-    def _uses_fast_path(self) -> bool:
-        return self.fast_inference and not self.training and not torch.is_grad_enabled()
+    def _uses_layout(self) -> bool:
+        """A `NoiseSemanticLayout` instead of the dense map: the fast inference path or the training lookups."""
+        if self.training:
+            return self.fast_training
+        return self.fast_inference and not torch.is_grad_enabled()
 
     def _latent_size(self, size: tuple[int, int]) -> tuple[int, int]:
         if size[0] % GENERATOR_FACTOR or size[1] % GENERATOR_FACTOR:
@@ -403,10 +411,10 @@ class OASISModel(OASISPreTrainedModel):
         noise = self._noise(channels.shape, noise, generator)
 
         seg = None
-        if self._uses_fast_path():
+        if self._uses_layout():
             seg = NoiseSemanticLayout.from_noise(channels, noise, self.config.num_label_channels,
                                                  self.config.spade_kernel_size)
-        if seg is None:  # training, gradients on, or a spatial noise map with too many distinct vectors
+        if seg is None:  # gradients on in eval mode, or a spatial noise map with too many distinct vectors
             seg = self._dense_input(channels, noise)
 
         # In eval mode spectral norm is a fixed rescaling: compute each normalised weight once per forward.

@@ -69,8 +69,8 @@ class SPADEGenerator(nn.Module):
     up_3 -> nf (and up_4 -> nf/2 for "most"); then LeakyReLU(0.2), conv3x3 -> 3 and tanh.
 
     Shapes: `forward(seg, z=None, latent_size=(h, w)) -> [B, 3, h * 2**n, w * 2**n]` where `seg` is the one-hot
-    semantic map `[B, semantic_nc, H, W]` (plain path) or a `SemanticLayout` (fast path), and `z [B, z_dim]` the
-    latent for VAE models.
+    semantic map `[B, semantic_nc, H, W]` (plain path) or a `SemanticLayout` (fast inference path, or the SPADE
+    layers' lookups in training), and `z [B, z_dim]` the latent for VAE models.
     """
 
     def __init__(self, config: SPADEConfig):
@@ -117,7 +117,7 @@ class SPADEGenerator(nn.Module):
             x = self.fc(F.interpolate(seg, size=latent_size, mode="nearest"))
 
         up = self._up
-        if isinstance(seg, SemanticLayout):
+        if isinstance(seg, SemanticLayout) and not self.training and not torch.is_grad_enabled():
             # The fast path produces gamma/beta pixel-major; keeping activations channels-last matches them.
             x = x.contiguous(memory_format=torch.channels_last)
 
@@ -180,7 +180,9 @@ class SPADEModel(SPADEPreTrainedModel):
 
     The fast inference path (see `labelsynth.layers.normalization`) is used automatically in eval mode when
     gradients are off (`torch.no_grad()` / `torch.inference_mode()`, as the pipeline does); set
-    `model.fast_inference = False` to force the paper's plain computation.
+    `model.fast_inference = False` to force the paper's plain computation. In training mode the SPADE layers read
+    the one-hot map by lookups (same values up to float summation order, gradients included);
+    `model.fast_training = False` trains on the dense one-hot map as the paper does.
     """
 
     def __init__(self, config: SPADEConfig):
@@ -188,6 +190,7 @@ class SPADEModel(SPADEPreTrainedModel):
         self.generator = SPADEGenerator(config)
         self.encoder = SPADEStyleEncoder(config) if config.use_vae else None
         self.fast_inference = True
+        self.fast_training = True
         self.post_init()
 
     @classmethod
@@ -198,8 +201,11 @@ class SPADEModel(SPADEPreTrainedModel):
                           "without it, z is drawn from the seed.")
         return DemoSpec(inputs={"style_image": style if config.use_vae else None}, stochastic=config.use_vae)
 
-    def _uses_fast_path(self) -> bool:
-        return self.fast_inference and not self.training and not torch.is_grad_enabled()
+    def _uses_layout(self) -> bool:
+        """A `SemanticLayout` instead of the dense one-hot map: the fast inference path or the training lookups."""
+        if self.training:
+            return self.fast_training
+        return self.fast_inference and not torch.is_grad_enabled()
 
     def _latent_size(self, size: tuple[int, int]) -> tuple[int, int]:
         factor = self.config.upsampling_factor
@@ -277,7 +283,7 @@ class SPADEModel(SPADEPreTrainedModel):
         elif self.config.use_vae:
             z = self._sample_z(batch_size, noise, generator, "z")
 
-        if self._uses_fast_path():
+        if self._uses_layout():
             seg = SemanticLayout(channels, edges, self.config.num_label_channels, self.config.spade_kernel_size)
         else:
             seg = one_hot_channels(channels, self.config.num_label_channels, dtype=self.dtype)
