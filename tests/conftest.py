@@ -10,9 +10,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# Temporary Hub and torch (VGG/Inception downloads) caches, one per pytest process: parallel workers (pytest-xdist,
-# as .ci/run runs the suite) inherit the controller's environment and must not share them.
-for _variable in ("HF_HOME", "TORCH_HOME"):
+# Temporary Hub, torch (VGG/Inception downloads) and Gradio upload caches, one per pytest process: parallel workers
+# (pytest-xdist, as .ci/run runs the suite) inherit the controller's environment and must not share them (a demo
+# test that clears its cache would delete another worker's uploads).
+for _variable in ("HF_HOME", "TORCH_HOME", "GRADIO_TEMP_DIR"):
     if os.environ.get("PYTEST_XDIST_WORKER") or _variable not in os.environ:
         os.environ[_variable] = tempfile.mkdtemp(prefix=f"labelsynth_{_variable.lower()}_")
 

@@ -9,6 +9,7 @@ facade for CMP Facades. A space whose names match none of these has no drawn exa
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,7 +137,10 @@ def default_examples(space: LabelSpace, size: tuple[int, int], count: int = 2,
             break
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{space.name}_{variant}_label.png"
-        Image.fromarray(ids.astype(np.uint16 if ids.max() > 255 else np.uint8)).save(path)
+        # Written aside and renamed: demos in other processes share the folder and may be reading this file.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+        Image.fromarray(ids.astype(np.uint16 if ids.max() > 255 else np.uint8)).save(partial, format="PNG")
+        os.replace(partial, path)
         out.append(DemoExample(path))
     return out
 
