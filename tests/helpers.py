@@ -64,8 +64,8 @@ def save_model_folder(folder: Path, model: torch.nn.Module) -> Path:
     return folder
 
 
-def assert_training_lookups_match_dense(model: torch.nn.Module, forward: Any) -> None:
-    """A generator with `fast_training` (SPADE layers reading the label map by lookups) trains as on the dense map:
+def assert_fast_training_matches_dense(model: torch.nn.Module, forward: Any) -> None:
+    """A generator with `fast_training` (its SPADE layers on the fast path) trains as on the dense one-hot map:
     same images and gradients in a train-mode step, same images and BatchNorm statistics in a train-mode forward
     without gradients (the fake a discriminator step regenerates). `forward(model)` returns the images; each side
     starts from the same state (spectral norm's power iteration and the statistics advance with every call).

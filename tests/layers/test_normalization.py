@@ -50,8 +50,8 @@ def test_fast_modulation_equals_plain(with_edges: bool, kernel_size: int) -> Non
 
 
 @pytest.mark.parametrize("with_edges,padding_mode", [(False, "zeros"), (True, "zeros"), (False, "reflect")])
-def test_lookup_path_equals_plain_with_gradients(with_edges: bool, padding_mode: str) -> None:
-    """Training's lookup path: same output and same gradients (weights and activation) as the dense one-hot path."""
+def test_fast_path_with_gradients_equals_plain(with_edges: bool, padding_mode: str) -> None:
+    """The fast path with gradients (training): same output and gradients (weights and activation) as the plain path."""
     torch.manual_seed(0)
     num_labels = 12
     labels = _random_label_map(2, 32, 48, num_labels, seed=1)

@@ -73,7 +73,7 @@ class SPADEResnetBlock(nn.Module):
             (CoCosNet).
 
     Shapes: `forward(x [B, fin, H, W], seg, **norm_kwargs) -> [B, fout, H, W]`, `seg` a one-hot map or a
-    `SemanticLayout` (fast inference path in eval mode without gradients, the SPADE layers' lookup path otherwise).
+    `SemanticLayout` (the SPADE layers' fast path; in eval mode without gradients the convs' too).
     """
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, spectral_norm: bool = True, norm: str = "syncbatch",
@@ -98,7 +98,7 @@ class SPADEResnetBlock(nn.Module):
             self.norm_s = norm_layer(fin)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor | SemanticLayout, **norm_kwargs: Any) -> torch.Tensor:
-        # The fast inference path; a layout in training (the SPADE layers' lookup path) keeps the plain convs, whose
+        # The fast inference path; in training (a layout: the SPADE layers' fast path) the convs stay plain, as their
         # spectral norm must advance its power iteration on every call as the plain path does.
         fast = isinstance(seg, SemanticLayout) and not self.training and not torch.is_grad_enabled()
         if fast:

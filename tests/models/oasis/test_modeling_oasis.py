@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from helpers import assert_training_lookups_match_dense, force_winograd, randomize_weights, save_model_folder
+from helpers import assert_fast_training_matches_dense, force_winograd, randomize_weights, save_model_folder
 
 from labelsynth import OASISConfig, OASISDiscriminator, OASISModel, pipeline
 from labelsynth.layers import noise_normalization
@@ -218,16 +218,16 @@ def test_layout_in_fast_inference_and_in_training_only() -> None:
     with torch.no_grad():
         assert model._uses_layout()
     model.train()
-    assert model._uses_layout()  # training lookups
+    assert model._uses_layout()  # training on the fast path
     model.fast_training = False
     assert not model._uses_layout()
 
 
-def test_training_lookups_equal_the_dense_path() -> None:
+def test_training_on_the_fast_path_equals_the_dense_path() -> None:
     labels = blocky_labels(2, (64, 64), 151)
     model = trained_like(OASISModel(tiny_config()), labels)
     noise = torch.randn(2, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    assert_training_lookups_match_dense(model, lambda m: m(labels, noise=noise).images)
+    assert_fast_training_matches_dense(model, lambda m: m(labels, noise=noise).images)
 
 
 def test_bfloat16_model_runs_and_is_close() -> None:

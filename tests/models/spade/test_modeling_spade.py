@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from helpers import assert_training_lookups_match_dense, force_winograd
+from helpers import assert_fast_training_matches_dense, force_winograd
 
 from labelsynth import SPADEConfig, SPADEDiscriminator, SPADEModel
 
@@ -126,18 +126,18 @@ def test_layout_in_fast_inference_and_in_training_only() -> None:
         model.fast_inference = False
         assert not model._uses_layout()
     model.train()
-    assert model._uses_layout()  # training lookups
+    assert model._uses_layout()  # training on the fast path
     model.fast_training = False
     assert not model._uses_layout()
 
 
 @pytest.mark.parametrize("overrides", [{}, {"label_space": "cityscapes", "label_nc": 35, "no_instance": False}])
-def test_training_lookups_equal_the_dense_path(overrides) -> None:
+def test_training_on_the_fast_path_equals_the_dense_path(overrides) -> None:
     num_ids = 35 if overrides else 151
     labels = blocky_labels(2, (64, 64), num_ids, seed=3)
     instances = labels * 10 + (torch.arange(64) > 40).long() if overrides else None
     model = trained_like(SPADEModel(tiny_config(**overrides)), blocky_labels(2, (64, 64), num_ids), instances)
-    assert_training_lookups_match_dense(model, lambda m: m(labels, instances).images)
+    assert_fast_training_matches_dense(model, lambda m: m(labels, instances).images)
 
 
 def test_bfloat16_model_runs_and_is_close() -> None:

@@ -70,8 +70,8 @@ class OASISGenerator(nn.Module):
     channels) nearest-resized to its resolution.
 
     Shapes: `forward(seg, latent_size) -> [B, 3, 32 h, 32 w]` for `latent_size = (h, w)`, where `seg` is the dense
-    semantic input `[B, z_dim + L, H, W]` (plain path) or a `NoiseSemanticLayout` (fast inference path,
-    or the SPADE layers' lookups in training).
+    semantic input `[B, z_dim + L, H, W]` (plain path) or a `NoiseSemanticLayout` (fast path, in inference
+    and in training).
     """
 
     def __init__(self, config: OASISConfig):
@@ -193,9 +193,9 @@ class OASISModel(OASISPreTrainedModel):
 
     The fast inference path (`labelsynth.layers.noise_normalization`) is used automatically in eval mode when
     gradients are off (`torch.no_grad()` / `torch.inference_mode()`, as the pipeline does); set
-    `model.fast_inference = False` to force the paper's plain computation. In training mode the SPADE layers read
-    the `[z, one-hot]` map by lookups (same values up to float summation order, gradients included);
-    `model.fast_training = False` trains on the dense map as the paper does.
+    `model.fast_inference = False` to force the paper's plain computation. Training mode runs the SPADE layers' fast
+    path too (same values and gradients up to float summation order); `model.fast_training = False` trains on the
+    dense map as the paper does.
     """
 
     # `resample` (a region: class ids or a mask) and `resample_seed` re-roll one region; `pipeline_forward_inputs`
@@ -261,7 +261,7 @@ class OASISModel(OASISPreTrainedModel):
         return self._dense_input(channels, noise)
 
     def _uses_layout(self) -> bool:
-        """A `NoiseSemanticLayout` instead of the dense map: the fast inference path or the training lookups."""
+        """A `NoiseSemanticLayout` instead of the dense map: the fast path, in inference or in training."""
         if self.training:
             return self.fast_training
         return self.fast_inference and not torch.is_grad_enabled()

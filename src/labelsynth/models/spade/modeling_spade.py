@@ -69,8 +69,8 @@ class SPADEGenerator(nn.Module):
     up_3 -> nf (and up_4 -> nf/2 for "most"); then LeakyReLU(0.2), conv3x3 -> 3 and tanh.
 
     Shapes: `forward(seg, z=None, latent_size=(h, w)) -> [B, 3, h * 2**n, w * 2**n]` where `seg` is the one-hot
-    semantic map `[B, semantic_nc, H, W]` (plain path) or a `SemanticLayout` (fast inference path, or the SPADE
-    layers' lookups in training), and `z [B, z_dim]` the latent for VAE models.
+    semantic map `[B, semantic_nc, H, W]` (plain path) or a `SemanticLayout` (fast path, in inference and in
+    training), and `z [B, z_dim]` the latent for VAE models.
     """
 
     def __init__(self, config: SPADEConfig):
@@ -180,9 +180,9 @@ class SPADEModel(SPADEPreTrainedModel):
 
     The fast inference path (see `labelsynth.layers.normalization`) is used automatically in eval mode when
     gradients are off (`torch.no_grad()` / `torch.inference_mode()`, as the pipeline does); set
-    `model.fast_inference = False` to force the paper's plain computation. In training mode the SPADE layers read
-    the one-hot map by lookups (same values up to float summation order, gradients included);
-    `model.fast_training = False` trains on the dense one-hot map as the paper does.
+    `model.fast_inference = False` to force the paper's plain computation. Training mode runs the SPADE layers' fast
+    path too (same values and gradients up to float summation order); `model.fast_training = False` trains on the
+    dense one-hot map as the paper does.
     """
 
     def __init__(self, config: SPADEConfig):
@@ -202,7 +202,7 @@ class SPADEModel(SPADEPreTrainedModel):
         return DemoSpec(inputs={"style_image": style if config.use_vae else None}, stochastic=config.use_vae)
 
     def _uses_layout(self) -> bool:
-        """A `SemanticLayout` instead of the dense one-hot map: the fast inference path or the training lookups."""
+        """A `SemanticLayout` instead of the dense one-hot map: the fast path, in inference or in training."""
         if self.training:
             return self.fast_training
         return self.fast_inference and not torch.is_grad_enabled()
