@@ -2,7 +2,6 @@
 `test_demo_browser.py`, with the same skip rules): a stroke on the painting canvas reaches the server as a region."""
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from helpers import chromium_browser, open_page, settled_status

@@ -184,3 +184,38 @@ def test_clear_errors(tmp_path, random_state_dict) -> None:
         warnings.simplefilter("always")
         load_vgg19(None)
     assert any("randomly initialised" in str(w.message) for w in caught)
+
+
+def test_wide_layers_by_winograd_give_the_direct_features_loss_and_input_gradient(monkeypatch) -> None:
+    """At 128x256 conv3_2..3_4 and conv4_2..4_4 run by Winograd (forward and input gradient); the perceptual loss,
+    the features (with and without gradients) and the gradient reaching the image equal the direct convolutions'
+    up to float32 rounding. The gradient is compared in norm: a max-pool whose inputs nearly tie may route it to
+    the other pixel under either rounding (the direct path differs as much from a float64 reference)."""
+    from labelsynth.layers import winograd
+    from labelsynth.losses import VGGPerceptualLoss
+
+    torch.manual_seed(0)
+    vgg = VGG19()
+    winograd_layers = []
+    trainable = winograd.winograd_conv3x3_trainable
+    monkeypatch.setattr(winograd, "winograd_conv3x3_trainable",
+                        lambda x, *args: winograd_layers.append(x.shape[1]) or trainable(x, *args))
+    loss_fn = VGGPerceptualLoss(vgg)
+    real = torch.rand(1, 3, 128, 256) * 2 - 1
+    results = {}
+    for enabled in (False, True):
+        monkeypatch.setattr(winograd, "_ENABLED", enabled)
+        fake = (torch.rand(1, 3, 128, 256, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_()
+        loss = loss_fn(fake, real)
+        loss.backward()
+        with torch.no_grad():
+            features = vgg.slices(real, ["relu3_4", "relu4_4"])
+        results[enabled] = (loss.item(), fake.grad, features, vgg.slices(real, ["relu3_4", "relu4_4"]))
+    # Four passes with Winograd on (fake and real in the loss, two slices calls), three 256- and three 512-wide each.
+    assert winograd_layers.count(256) == 4 * 3 and winograd_layers.count(512) == 4 * 3, winograd_layers
+    (direct_loss, direct_grad, direct_features, _), (loss, grad, features, grad_mode_features) = results.values()
+    assert abs(loss - direct_loss) <= 1e-5 * direct_loss
+    assert (grad - direct_grad).norm() <= 1e-2 * direct_grad.norm()
+    for f, g, d in zip(features, grad_mode_features, direct_features):
+        torch.testing.assert_close(f, d, atol=1e-5 * d.abs().max().item(), rtol=0)
+        torch.testing.assert_close(g, d, atol=1e-5 * d.abs().max().item(), rtol=0)

@@ -6,7 +6,13 @@ import torch.nn.functional as F
 
 from labelsynth.layers import winograd
 from labelsynth.layers.blocks import inference_conv
-from labelsynth.layers.winograd import PreparedConv2d, winograd_conv3x3, winograd_pays, winograd_weight
+from labelsynth.layers.winograd import (
+    PreparedConv2d,
+    winograd_conv3x3,
+    winograd_conv3x3_trainable,
+    winograd_pays,
+    winograd_weight,
+)
 
 
 @pytest.mark.parametrize("shape", [(2, 5, 7, 9, 13), (1, 3, 4, 4, 4), (1, 8, 8, 1, 1), (3, 16, 2, 17, 8)])
@@ -98,3 +104,54 @@ def test_direct_convolution_where_winograd_does_not_apply(monkeypatch: pytest.Mo
     with torch.no_grad():
         torch.testing.assert_close(PreparedConv2d(weight, padding=1)(x), F.conv2d(x, weight, padding=1))
     assert not calls
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("weight_grad", [True, False])
+def test_trainable_winograd_equals_the_direct_convolution_in_value_and_gradients(weight_grad: bool,
+                                                                                 padding: int) -> None:
+    """Winograd forward and Winograd input gradient (a 3x3 convolution with the kernel transposed and flipped);
+    weight and bias gradients from the direct backward when the weight trains. float64: exact up to rounding."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 9, 13, dtype=torch.float64, generator=generator, requires_grad=True)
+    weight = torch.randn(4, 5, 3, 3, dtype=torch.float64, generator=generator, requires_grad=weight_grad)
+    bias = torch.randn(4, dtype=torch.float64, generator=generator, requires_grad=weight_grad)
+    transformed = (winograd_weight(weight), winograd_weight(weight.transpose(0, 1).flip(-2, -1)))
+    leaves = [x, weight, bias] if weight_grad else [x]
+    got = winograd_conv3x3_trainable(x, weight, bias, transformed, padding)
+    expected = F.conv2d(x, weight, bias, padding=padding)
+    torch.testing.assert_close(got, expected, atol=1e-11, rtol=0)
+    upstream = torch.randn(expected.shape, dtype=torch.float64, generator=generator)
+    for g, e in zip(torch.autograd.grad(got, leaves, upstream), torch.autograd.grad(expected, leaves, upstream)):
+        torch.testing.assert_close(g, e, atol=1e-11, rtol=0)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_module_convs_take_winograd_where_it_pays_in_training_too(padding_mode: str, monkeypatch) -> None:
+    """`conv3x3_by_winograd_where_it_pays` on an nn.Conv2d (float32): Winograd where `winograd_pays`, the same
+    output and gradients as the module itself up to rounding, the transformed weights rebuilt after a weight update;
+    the module itself where Winograd does not pay or is switched off."""
+    calls = []
+    trainable = winograd.winograd_conv3x3_trainable
+    monkeypatch.setattr(winograd, "winograd_conv3x3_trainable", lambda *a: calls.append(1) or trainable(*a))
+    monkeypatch.setattr(winograd, "winograd_pays", lambda *sizes: True)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(16, 8, 3, padding=1, padding_mode=padding_mode)
+    x = torch.randn(2, 16, 10, 7, requires_grad=True)
+    for step in range(2):
+        got = winograd.conv3x3_by_winograd_where_it_pays(conv, x)
+        got_grads = torch.autograd.grad(got.square().sum(), [x, conv.weight, conv.bias])
+        expected = conv(x)
+        expected_grads = torch.autograd.grad(expected.square().sum(), [x, conv.weight, conv.bias])
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        for g, e in zip(got_grads, expected_grads):
+            torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
+        with torch.no_grad():  # an optimizer step: the cached transforms must follow it
+            conv.weight.mul_(-0.5)
+    assert len(calls) == 2
+    monkeypatch.setattr(winograd, "_ENABLED", False)
+    winograd.conv3x3_by_winograd_where_it_pays(conv, x)
+    monkeypatch.setattr(winograd, "_ENABLED", True)
+    monkeypatch.setattr(winograd, "winograd_pays", lambda *sizes: False)
+    winograd.conv3x3_by_winograd_where_it_pays(conv, x)
+    assert len(calls) == 2

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference_cache import cached_derivation, tensor_versions
+from .inference_cache import cached_derivation, frozen_inference, tensor_versions
 from .normalization import SPADE, SemanticLayout
 from .small_ops import small_op_threads
 from .spectral_norm import spectral_norm
@@ -100,7 +100,7 @@ class SPADEResnetBlock(nn.Module):
     def forward(self, x: torch.Tensor, seg: torch.Tensor | SemanticLayout, **norm_kwargs: Any) -> torch.Tensor:
         # The fast inference path; in training (a layout: the SPADE layers' fast path) the convs stay plain, as their
         # spectral norm must advance its power iteration on every call as the plain path does.
-        fast = isinstance(seg, SemanticLayout) and not self.training and not torch.is_grad_enabled()
+        fast = isinstance(seg, SemanticLayout) and frozen_inference(self)
         if fast:
             def conv(module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
                 return inference_conv(module, inp)

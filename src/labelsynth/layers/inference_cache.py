@@ -9,9 +9,16 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-__all__ = ["cached_derivation", "tensor_versions"]
+__all__ = ["cached_derivation", "frozen_inference", "tensor_versions"]
 
 T = TypeVar("T")
+
+
+def frozen_inference(module: nn.Module) -> bool:
+    """Whether `module` runs as pure inference: eval mode and no autograd, so nothing needs gradients or advances
+    training state (BatchNorm statistics, spectral norm's power iteration), and weights may be rearranged once and
+    cached. The fast inference paths take effect only then."""
+    return not module.training and not torch.is_grad_enabled()
 
 
 def tensor_versions(*tensors: torch.Tensor) -> tuple:

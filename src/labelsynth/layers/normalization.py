@@ -266,11 +266,12 @@ class SPADE(nn.Module):
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor | SemanticLayout) -> torch.Tensor:
         size = tuple(x.shape[-2:])
-        if isinstance(segmap, SemanticLayout) and self.training and segmap.level(size).boundary.numel() > (
-                TRAINING_BOUNDARY_FRACTION * segmap.level(size).keys.numel()):
-            # In training, where most pixels are boundary pixels (low resolutions, small regions) gathering their
-            # patches and scattering their gradients back costs more than the plain convs.
-            segmap = segmap.dense(size, x.dtype)
+        if isinstance(segmap, SemanticLayout) and self.training:
+            level = segmap.level(size)
+            if level.boundary.numel() > TRAINING_BOUNDARY_FRACTION * level.keys.numel():
+                # In training, where most pixels are boundary pixels (low resolutions, small regions) gathering their
+                # patches and scattering their gradients back costs more than the plain convs.
+                segmap = segmap.dense(size, x.dtype)
         if isinstance(segmap, SemanticLayout):
             scale, shift, norm_folded = self.fast_modulation(segmap, size, x.dtype)
             with small_op_threads(2 * x.numel(), x.device):

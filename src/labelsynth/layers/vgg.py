@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..state_dict_utils import load_torch_state_dict, state_dict_mismatch
+from .winograd import conv3x3_by_winograd_where_it_pays
 
 __all__ = [
     "DEFAULT_HUB_FILENAMES",
@@ -154,7 +155,9 @@ class VGG19(nn.Module):
         wanted = set(indices)
         found: dict[int, torch.Tensor] = {}
         for i, module in enumerate(self.features[: max(indices) + 1]):
-            x = module(x)
+            # The wide layers run by Winograd, forward and input gradient: with a perceptual loss on the generated
+            # image, VGG's direct convolutions were most of a pix2pixHD training iteration.
+            x = conv3x3_by_winograd_where_it_pays(module, x) if isinstance(module, nn.Conv2d) else module(x)
             if i in wanted:
                 found[i] = x
         return [found[i] for i in indices]

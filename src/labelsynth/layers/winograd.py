@@ -1,4 +1,5 @@
-"""3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016), for inference on CPU.
+"""3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016), on CPU: for inference,
+and for frozen networks that pass gradients to their input (the VGG of perceptual losses).
 
 A direct 3x3 convolution spends 9 multiply-adds per output pixel and input channel. Winograd's algorithm computes
 each 4x4 output tile from the 6x6 input tile around it with 36 products instead of 144:
@@ -23,10 +24,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from .inference_cache import cached_derivation, tensor_versions
 from .small_ops import small_op_threads
 
-__all__ = ["PreparedConv2d", "set_winograd_enabled", "winograd_conv3x3", "winograd_pays", "winograd_weight"]
+__all__ = ["PreparedConv2d", "conv3x3_by_winograd_where_it_pays", "set_winograd_enabled", "winograd_conv3x3",
+           "winograd_conv3x3_trainable", "winograd_pays", "winograd_weight"]
 
 _TILE = 4  # output tile m; the input tile is m + 2 = 6
 # G (6x3) of F(4, 3) with points 0, 1, -1, 1/2, -1/2 and infinity, and the matching B^T (6x6) and A^T (4x6).
@@ -139,6 +143,74 @@ def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor, bias: to
         tiles = torch.mm(output_transform, products.view(n * n, -1)).view(m, m, b, tiles_h, tiles_w, out_channels)
         out = tiles.permute(2, 3, 0, 4, 1, 5).reshape(b, m * tiles_h, m * tiles_w, out_channels)
     return out[:, :h, :w].permute(0, 3, 1, 2)
+
+
+class _WinogradConv3x3(torch.autograd.Function):
+    """`F.conv2d(x, weight, bias, padding=padding)` by F(4x4, 3x3) in both directions: the input's gradient is
+    itself a 3x3 convolution (of the output gradient, with the kernel transposed and flipped, padding 2 - padding),
+    so it runs by Winograd too; the weight's and bias's gradients, when asked for, come from the direct convolution
+    backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
+                transformed: torch.Tensor, transformed_for_input_grad: torch.Tensor) -> torch.Tensor:
+        ctx.padding, ctx.has_bias = padding, bias is not None
+        ctx.transformed_for_input_grad = transformed_for_input_grad
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight)
+        return winograd_conv3x3(x, transformed, bias, padding=padding)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = winograd_conv3x3(grad, ctx.transformed_for_input_grad, padding=2 - ctx.padding)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+                grad, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], [ctx.padding] * 2, [1, 1],
+                False, [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
+        return grad_x, grad_weight, grad_bias, None, None, None
+
+
+def winograd_conv3x3_trainable(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                               transformed: tuple[torch.Tensor, torch.Tensor], padding: int = 1) -> torch.Tensor:
+    """`F.conv2d(x, weight, bias, padding=padding)` for a 3x3 `weight` (stride 1, padding 0 or 1), differentiable:
+    Winograd forward and Winograd input gradient (see `_WinogradConv3x3`).
+
+    Args:
+        transformed: `(winograd_weight(weight), winograd_weight(weight.transpose(0, 1).flip(-2, -1)))`, rebuilt by the
+            caller whenever `weight` changes.
+    Returns:
+        `Tensor[B, C_out, H, W]` in channels-last memory format.
+    """
+    if padding not in (0, 1):
+        raise ValueError(f"padding must be 0 or 1, got {padding}")
+    return _WinogradConv3x3.apply(x, weight, bias, padding, *transformed)
+
+
+def conv3x3_by_winograd_where_it_pays(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)`, by F(4x4, 3x3) (forward and input gradient, so also in training) where that is faster: a 3x3
+    convolution with stride 1 and padding 1 (any padding mode), float32 on CPU, `winograd_pays` for its size, and
+    Winograd enabled (`set_winograd_enabled`). Directly otherwise. The same result up to float rounding.
+
+    Meant for frozen weights (a perceptual loss's VGG): the transformed weights are cached on `conv` and rebuilt
+    when its weight changes, so a layer that trains pays the transform at every step (tried on pix2pixHD's
+    1024-channel residual blocks at 16x32 pixels: a training iteration took 3x longer).
+    """
+    weight = conv.weight
+    # Not while torch.compile / torch.export trace the model: they get the plain convolution to fuse or export.
+    if not (_ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and not torch.compiler.is_compiling() and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding == (1, 1)
+            and winograd_pays(conv.in_channels, conv.out_channels, x.shape[-2], x.shape[-1])):
+        return conv(x)
+    padding = 1
+    if conv.padding_mode != "zeros":
+        x, padding = F.pad(x, (1, 1, 1, 1), mode=conv.padding_mode), 0
+    transformed = cached_derivation(
+        conv, "_winograd_weights", tensor_versions(weight),
+        lambda: (winograd_weight(weight), winograd_weight(weight.transpose(0, 1).flip(-2, -1))))
+    return winograd_conv3x3_trainable(x, weight, conv.bias, transformed, padding)
 
 
 class PreparedConv2d:

@@ -28,7 +28,7 @@ from ...inputs import DemoInput, DemoSpec
 from ...layers.attention import SelfAttention2d
 from ...layers.blocks import SPADEResnetBlock, inference_conv, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
-from ...layers.inference_cache import cached_derivation, tensor_versions
+from ...layers.inference_cache import cached_derivation, frozen_inference, tensor_versions
 from ...layers.normalization import SPADE, SemanticLayout
 from ...layers.onehot import onehot_conv2d
 from ...layers.winograd import PreparedConv2d
@@ -646,7 +646,7 @@ class CoCosNetModel(CoCosNetPreTrainedModel):
         }, stochastic=config.maskmix)
 
     def _uses_fast_path(self) -> bool:
-        return self.fast_inference and not self.training and not torch.is_grad_enabled()
+        return self.fast_inference and frozen_inference(self)
 
     def _check_size(self, size: tuple[int, int]) -> None:
         factor = max(32, 4 * self.config.warp_stride)

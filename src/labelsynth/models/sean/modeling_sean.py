@@ -22,6 +22,7 @@ from ...inputs import Choice, ClassSubset, DemoInput, DemoSpec
 from ...label_spaces import get_label_space
 from ...layers.blocks import SPADEResnetBlock
 from ...layers.discriminators import MultiscaleDiscriminator
+from ...layers.inference_cache import frozen_inference
 from ...layers.sean_normalization import SEANLayout, SEANNormalization, sample_noise_map
 from ...modeling_utils import (
     LabelSynthPreTrainedModel,
@@ -297,7 +298,7 @@ class SEANModel(SEANPreTrainedModel):
         return tuple(str(i) for i in range(self.config.num_style_classes))
 
     def _uses_fast_path(self) -> bool:
-        return self.fast_inference and not self.training and not torch.is_grad_enabled()
+        return self.fast_inference and frozen_inference(self)
 
     def _latent_size(self, size: tuple[int, int]) -> tuple[int, int]:
         factor = self.config.upsampling_factor

@@ -16,6 +16,7 @@ from torch import nn
 
 from ...hub import ModelCardInfo
 from ...layers.blocks import inference_conv
+from ...layers.inference_cache import frozen_inference
 from ...layers.mobile_spade import MobileSPADEResnetBlock
 from ...layers.normalization import SemanticLayout
 from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, one_hot_channels
@@ -123,7 +124,7 @@ class MobileSPADEModel(LabelSynthPreTrainedModel):
         self.post_init()
 
     def _uses_fast_path(self) -> bool:
-        return self.fast_inference and not self.training and not torch.is_grad_enabled()
+        return self.fast_inference and frozen_inference(self)
 
     def _latent_size(self, size: tuple[int, int]) -> tuple[int, int]:
         factor = self.config.upsampling_factor

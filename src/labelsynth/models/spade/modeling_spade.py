@@ -17,6 +17,7 @@ from ...hub import ModelCardInfo
 from ...inputs import DemoInput, DemoSpec
 from ...layers.blocks import SPADEResnetBlock, maybe_spectral_norm
 from ...layers.discriminators import MultiscaleDiscriminator
+from ...layers.inference_cache import frozen_inference
 from ...layers.normalization import SemanticLayout
 from ...layers.small_ops import small_op_threads
 from ...modeling_utils import LabelSynthPreTrainedModel, LabelToImageOutput, check_finite, one_hot_channels
@@ -117,7 +118,7 @@ class SPADEGenerator(nn.Module):
             x = self.fc(F.interpolate(seg, size=latent_size, mode="nearest"))
 
         up = self._up
-        if isinstance(seg, SemanticLayout) and not self.training and not torch.is_grad_enabled():
+        if isinstance(seg, SemanticLayout) and frozen_inference(self):
             # The fast path produces gamma/beta pixel-major; keeping activations channels-last matches them.
             x = x.contiguous(memory_format=torch.channels_last)
 
