@@ -109,6 +109,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def launch_demo(demo: Any) -> str:
+    """Start a Gradio app on 127.0.0.1 without blocking and return its URL. After starting the server, Gradio checks
+    that it answers within a few seconds and raises "localhost is not accessible" otherwise; on a loaded CI machine
+    (two test workers on two cores) that check has timed out once, so it is retried."""
+    attempts = 3
+    for attempt in range(attempts):
+        try:
+            _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+            return url
+        except ValueError as error:
+            if "localhost is not accessible" not in str(error) or attempt == attempts - 1:
+                raise
+            demo.close()
+    raise AssertionError("unreachable")
+
+
 def force_winograd(monkeypatch: pytest.MonkeyPatch) -> None:
     """Route every eligible 3x3 inference conv through Winograd F(4x4, 3x3), as the released-size models do for their
     wide layers (the tiny test models are below `winograd_pays`' threshold)."""

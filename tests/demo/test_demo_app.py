@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from gradio_client import Client, handle_file
-from helpers import randomize_weights
+from helpers import launch_demo, randomize_weights
 from PIL import Image
 
 from labelsynth import LabelToImageOutput, SPADEConfig, SPADEModel, get_label_space
@@ -20,7 +20,7 @@ CITY = get_label_space("cityscapes")
 
 
 def _serve(demo: Any) -> Iterator[Client]:
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     try:
         yield Client(url, verbose=False)
     finally:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import chromium_browser, open_page, settled_status
+from helpers import chromium_browser, launch_demo, open_page, settled_status
 from PIL import Image
 
 from labelsynth import get_label_space
@@ -31,7 +31,7 @@ def browser() -> Iterator[Any]:
 
 
 def _open(browser: Any, demo: Any) -> Any:
-    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     page = open_page(browser, url)
     page.wait_for_selector("#editor canvas")
     return page

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from helpers import launch_demo
 from PIL import Image
 
 from labelsynth import get_label_space
@@ -27,7 +28,7 @@ MB = 1 << 20
 
 
 def _serve(demo: Any) -> Iterator[Client]:
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     try:
         yield Client(url, verbose=False)
     finally:

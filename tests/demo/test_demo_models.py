@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from helpers import launch_demo
 from PIL import Image
 from transformers import pipeline
 
@@ -26,7 +27,7 @@ GENERATE = "/generate_from_file"
 
 def _serve(model: Path, **kwargs: Any) -> Iterator[Client]:
     demo = build_demo(model, examples=[], **kwargs)
-    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     try:
         yield Client(url, verbose=False)
     finally:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from gradio_client import Client, handle_file
-from helpers import chromium_browser, open_page
+from helpers import chromium_browser, launch_demo, open_page
 from PIL import Image
 
 from labelsynth import get_label_space, pipeline
@@ -48,7 +48,7 @@ def _images(gallery: list[dict]) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def photo_client(scene: tuple[Path, np.ndarray]) -> Iterator[Client]:
     demo = build_demo(segmenter=_oracle(scene[1]))
-    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     try:
         yield Client(url, verbose=False)
     finally:
@@ -138,7 +138,7 @@ def test_start_from_a_photo_in_the_browser(scene) -> None:
     photo, truth = scene
     demo = build_demo(segmenter=_oracle(truth))
     try:
-        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        url = launch_demo(demo)
         with chromium_browser() as browser:
             page = open_page(browser, url, height=1400)
             page.wait_for_selector("#editor canvas")

@@ -14,7 +14,7 @@ import gradio
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from helpers import free_port
+from helpers import free_port, launch_demo
 from huggingface_hub import ModelCard
 from PIL import Image
 
@@ -147,7 +147,7 @@ def test_space_app_builds_offline_with_a_local_model(checkpoint_id: str, request
     else:
         monkeypatch.setenv(MODEL_ENV, str(request.getfixturevalue(fixture)))
     demo = runpy.run_path(str(ROOT / "demos" / checkpoint_id / "app.py"), run_name="space_app")["demo"]
-    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     try:
         client = Client(url, verbose=False)
         space = get_label_space(json.loads((Path(request.getfixturevalue(fixture)) if fixture else BUILTIN_MODEL)

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("gradio")
 from gradio_client import Client, handle_file
+from helpers import launch_demo
 
 from labelsynth import pipeline
 from labelsynth.cli import build_parser
@@ -42,7 +43,7 @@ def controlnet_with_metadata(tiny_sd, tmp_path_factory: pytest.TempPathFactory) 
 def test_demo_prompt_and_generate(tiny_sd, street) -> None:
     pipe = pipeline("label-to-image", model=str(tiny_sd["pipeline"]), progress_bar=False)
     demo = build_demo(pipe, max_variations=2)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     try:
         client = Client(url, verbose=False)
         prompt, control = client.predict(handle_file(str(street)), "cityscapes", api_name="/prompt")

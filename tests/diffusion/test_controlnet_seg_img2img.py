@@ -14,7 +14,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from helpers import chromium_browser, open_page
+from helpers import chromium_browser, launch_demo, open_page
 
 from labelsynth import pipeline, segment
 from labelsynth.cli import main
@@ -230,7 +230,7 @@ def photo_demo(tiny_sd, segmenter_dir) -> Iterator[tuple[ControlNetSegPipeline, 
 
     pipe = pipeline("label-to-image", model=str(tiny_sd["pipeline"]), label_space="cityscapes", progress_bar=False)
     demo = build_demo(pipe, segmenter=str(segmenter_dir), max_variations=2)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    url = launch_demo(demo)
     try:
         yield pipe, url
     finally:
