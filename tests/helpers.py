@@ -113,16 +113,17 @@ def launch_demo(demo: Any) -> str:
     """Start a Gradio app on 127.0.0.1 without blocking and return its URL. After starting the server, Gradio checks
     that it answers within a few seconds and raises "localhost is not accessible" otherwise; on a loaded CI machine
     (two test workers on two cores) that check has timed out once, so it is retried."""
-    attempts = 3
-    for attempt in range(attempts):
+    def launch() -> str:
+        return demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)[1]
+
+    for _ in range(2):
         try:
-            _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-            return url
+            return launch()
         except ValueError as error:
-            if "localhost is not accessible" not in str(error) or attempt == attempts - 1:
+            if "localhost is not accessible" not in str(error):
                 raise
             demo.close()
-    raise AssertionError("unreachable")
+    return launch()
 
 
 def force_winograd(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,6 +145,12 @@ def winograd_conv3x3(x: torch.Tensor, transformed_weight: torch.Tensor, bias: to
     return out[:, :h, :w].permute(0, 3, 1, 2)
 
 
+def _winograd_runs(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a 3x3 convolution of `x` with `weight` goes by Winograd: enabled, float32 on CPU, and `winograd_pays`."""
+    return (_ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and winograd_pays(weight.shape[1], weight.shape[0], x.shape[-2], x.shape[-1]))
+
+
 class _WinogradConv3x3(torch.autograd.Function):
     """`F.conv2d(x, weight, bias, padding=padding)` by F(4x4, 3x3) in both directions: the input's gradient is
     itself a 3x3 convolution (of the output gradient, with the kernel transposed and flipped, padding 2 - padding),
@@ -199,10 +205,8 @@ def conv3x3_by_winograd_where_it_pays(conv: nn.Conv2d, x: torch.Tensor) -> torch
     """
     weight = conv.weight
     # Not while torch.compile / torch.export trace the model: they get the plain convolution to fuse or export.
-    if not (_ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
-            and not torch.compiler.is_compiling() and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
-            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding == (1, 1)
-            and winograd_pays(conv.in_channels, conv.out_channels, x.shape[-2], x.shape[-1])):
+    if not (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+            and conv.padding == (1, 1) and not torch.compiler.is_compiling() and _winograd_runs(x, weight)):
         return conv(x)
     padding = 1
     if conv.padding_mode != "zeros":
@@ -242,9 +246,7 @@ class PreparedConv2d:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         pad = self._winograd_padding
-        if (pad is not None and _ENABLED and x.device.type == "cpu" and x.dtype == torch.float32
-                and self.weight.dtype == torch.float32 and not torch.is_grad_enabled()
-                and winograd_pays(self.weight.shape[1], self.weight.shape[0], x.shape[-2], x.shape[-1])):
+        if pad is not None and not torch.is_grad_enabled() and _winograd_runs(x, self.weight):
             if self._winograd_weight is None:
                 self._winograd_weight = winograd_weight(self.weight)
             return winograd_conv3x3(x, self._winograd_weight, self.bias, padding=pad)
