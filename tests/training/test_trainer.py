@@ -87,6 +87,48 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path: Path) -> None
         assert torch.equal(value, straight[key]), key
 
 
+def test_fused_adam_takes_the_first_step_of_the_for_loop_adam(tmp_path: Path) -> None:
+    """`fused_adam=False` (the default) builds the for-loop Adam, `--fused_adam` torch's fused kernel; both move the
+    generator by the same first step (to float rounding)."""
+    steps = {}
+    for fused in (False, True):
+        trainer = GANTrainer(make_module(), TrainingArguments(output_dir=str(tmp_path / str(fused)), report_to=None,
+                                                              fused_adam=fused), make_rows(), transform)
+        trainer._prepare()
+        assert trainer.opt_g.optimizer.defaults["fused"] is fused and trainer.opt_d.optimizer.defaults["fused"] is fused
+        batch = trainer.module.collate_fn([transform(r, None) for r in make_rows(2)])
+        before = [p.detach().clone() for p in trainer.module.generator.parameters()]
+        trainer._train_micro_batch(batch)
+        steps[fused] = [p.detach() - b for p, b in zip(trainer.module.generator.parameters(), before)]
+    assert torch.cat([s.flatten() for s in steps[True]]).abs().max() > 0  # the step did update the generator
+    for fused, plain in zip(steps[True], steps[False]):
+        torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-7)
+
+
+def test_fused_adam_steps_renew_the_generators_cached_tables(tmp_path: Path) -> None:
+    """torch's fused Adam writes the parameters without bumping their version counters, by which the SPADE layers
+    notice that their cached per-class tables (used by the discriminator step's no-gradient forward) are stale; the
+    trainer bumps them after every step. After two steps, a no-gradient forward of the trained generator equals that
+    of a fresh model holding the same weights (without the bump it used the tables of the first step's weights)."""
+    trainer = GANTrainer(make_module(), TrainingArguments(output_dir=str(tmp_path), report_to=None, fused_adam=True),
+                         make_rows(), transform)
+    trainer._prepare()
+    assert trainer.opt_g.optimizer.defaults["fused"]
+    batch = trainer.module.collate_fn([transform(r, None) for r in make_rows(2)])
+    generator = trainer.module.generator
+    versions = [p._version for p in generator.parameters()]
+    for _ in range(2):
+        trainer._train_micro_batch(dict(batch))
+    assert all(p._version > v for p, v in zip(generator.parameters(), versions))
+    fresh = SPADEModel(generator.config)
+    fresh.load_state_dict(generator.state_dict())
+    fresh.train()
+    with torch.no_grad():
+        trained_output = generator(label_map=batch["label_map"]).images
+        fresh_output = fresh(label_map=batch["label_map"]).images
+    torch.testing.assert_close(trained_output, fresh_output, rtol=0, atol=1e-6)
+
+
 def test_channels_last_and_fused_adam_compute_the_same_losses(tmp_path: Path) -> None:
     """The two speed options change memory layouts and kernels, not the computation: the first iteration's loss terms
     (same weights, same batch) equal the default's to float rounding. (Later weights are not compared: Adam divides

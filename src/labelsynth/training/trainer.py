@@ -37,6 +37,20 @@ from .modules import GANTrainingModule
 
 logger = get_logger(__name__)
 
+def adam(params: Sequence[torch.nn.Parameter], *, fused: bool, **options: Any) -> torch.optim.Adam:
+    """`torch.optim.Adam(params, fused=fused, **options)`. The fused kernel updates the parameters without bumping
+    their version counters, which the models' caches of weight-derived tables (`layers.inference_cache.
+    tensor_versions`, e.g. SPADE's per-class tables in the discriminator step's no-gradient forward) rely on to see a
+    change; a hook after every step bumps them."""
+    optimizer = torch.optim.Adam(params, fused=fused, **options)
+    if fused:
+        optimizer.register_step_post_hook(_mark_parameters_modified)
+    return optimizer
+
+
+def _mark_parameters_modified(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    torch.autograd.graph.increment_version([p for group in optimizer.param_groups for p in group["params"]])
+
 
 @dataclass
 class TrainingArguments:
@@ -219,14 +233,13 @@ class GANTrainer:
                 if network is not None:
                     network.to(memory_format=torch.channels_last)
         betas = (args.adam_beta1, args.adam_beta2)
-        fused = True if args.fused_adam else None  # None: torch's default choice
-        opt_g = torch.optim.Adam(gen_params, lr=args.generator_lr, betas=betas, eps=args.adam_epsilon, fused=fused)
+        fused = args.fused_adam  # False: the for-loop (or, on CUDA, foreach) Adam, whatever torch's default becomes
+        opt_g = adam(gen_params, lr=args.generator_lr, betas=betas, eps=args.adam_epsilon, fused=fused)
         schedule = linear_decay_lambda(args.decay_start_step, args.max_train_steps)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
         opt_d = sched_d = None  # modules without a discriminator (CRN) train the generator alone
         if self.module.discriminator is not None:
-            opt_d = torch.optim.Adam(disc_params, lr=args.discriminator_lr, betas=betas, eps=args.adam_epsilon,
-                                     fused=fused)
+            opt_d = adam(disc_params, lr=args.discriminator_lr, betas=betas, eps=args.adam_epsilon, fused=fused)
             sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
         (self.generator, self.discriminator, self.opt_g, self.opt_d, self.dataloader, self.sched_g,
          self.sched_d) = acc.prepare(self.module.generator, self.module.discriminator, opt_g, opt_d, dataloader,
