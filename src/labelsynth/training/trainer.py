@@ -37,6 +37,7 @@ from .modules import GANTrainingModule
 
 logger = get_logger(__name__)
 
+
 def adam(params: Sequence[torch.nn.Parameter], *, fused: bool, **options: Any) -> torch.optim.Adam:
     """`torch.optim.Adam(params, fused=fused, **options)`. The fused kernel updates the parameters without bumping
     their version counters, which the models' caches of weight-derived tables (`layers.inference_cache.
