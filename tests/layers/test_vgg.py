@@ -190,7 +190,9 @@ def test_wide_layers_by_winograd_give_the_direct_features_loss_and_input_gradien
     """At 128x256 conv3_2..3_4 and conv4_2..4_4 run by Winograd (forward and input gradient); the perceptual loss,
     the features (with and without gradients) and the gradient reaching the image equal the direct convolutions'
     up to float32 rounding. The gradient is compared in norm: a max-pool whose inputs nearly tie may route it to
-    the other pixel under either rounding (the direct path differs as much from a float64 reference)."""
+    the other pixel under either rounding. Measured (relative L2, this test's input and four other random images):
+    Winograd against direct 5.7e-6 to 1.2e-2 with AVX-512 kernels, 8.1e-3 to 8.6e-3 with AVX2 ones, where the direct
+    path itself is up to 8.0e-3 from a float64 reference; a wrong input gradient would be off by order 1."""
     from labelsynth.layers import winograd
     from labelsynth.losses import VGGPerceptualLoss
 
@@ -215,7 +217,7 @@ def test_wide_layers_by_winograd_give_the_direct_features_loss_and_input_gradien
     assert winograd_layers.count(256) == 4 * 3 and winograd_layers.count(512) == 4 * 3, winograd_layers
     (direct_loss, direct_grad, direct_features, _), (loss, grad, features, grad_mode_features) = results.values()
     assert abs(loss - direct_loss) <= 1e-5 * direct_loss
-    assert (grad - direct_grad).norm() <= 1e-2 * direct_grad.norm()
+    assert (grad - direct_grad).norm() <= 5e-2 * direct_grad.norm()
     for f, g, d in zip(features, grad_mode_features, direct_features):
         torch.testing.assert_close(f, d, atol=1e-5 * d.abs().max().item(), rtol=0)
         torch.testing.assert_close(g, d, atol=1e-5 * d.abs().max().item(), rtol=0)
