@@ -47,6 +47,12 @@ def _image(page: Any, selector: str, previous: str | None = None) -> tuple[np.nd
         return np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB")), src
 
 
+def _file_row(page: Any, selector: str, name: str) -> Any:
+    """The row naming an uploaded file in a File component. Matched by its accessible name: its text is split into
+    stem and extension ("street_2_label .png"), which a text match on the whole name misses."""
+    return page.locator(selector).get_by_label(name, exact=True)
+
+
 def _pick_color(page: Any, class_id: int) -> None:
     """Choose a class's colour among the editor's fixed brush swatches (client side, no server round trip)."""
     r, g, b = (int(c) for c in CITY.palette[class_id])
@@ -97,9 +103,9 @@ def test_paint_generate_upload_and_errors(browser: Any, tmp_path: Path) -> None:
         assert (changed == (new_vegetation | new_car)).all()  # nothing else changed (no stray snapped colours)
 
         # Upload a label map file: it is put on the canvas and "Generate from file" uses it as is.
-        label, instance = example_paths(2)
+        label, _ = example_paths(2)
         page.set_input_files("#label_file input[type=file]", str(label))
-        page.locator("#label_file").get_by_text(label.name).wait_for()  # the upload landed
+        _file_row(page, "#label_file", label.name).wait_for()  # the upload landed
         page.wait_for_timeout(1000)  # and its handler put it on the canvas
         page.click("#generate_file")
         uploaded, _ = _image(page, "#result img", painted_src)
@@ -173,7 +179,7 @@ def test_errors_show_once_clear_the_result_and_keep_the_canvas(browser: Any, tmp
         page.wait_for_function("() => !document.querySelector('#result img')")
         page.wait_for_timeout(500)
         assert message.count() == 1 and _lasting_error_badges(page) == 0
-        assert page.locator("#label_file").get_by_text(bad.name).count() == 0
+        assert _file_row(page, "#label_file", bad.name).count() == 0
         page.click("#generate")
         again, _ = _image(page, "#label_view img")
         assert np.array_equal(again, painted)
@@ -198,7 +204,7 @@ def test_live_mode_generates_on_a_stroke(browser: Any) -> None:
         assert (seen[:40] == CITY.palette[26]).all(-1).sum() > 200
         _image(page, "#result img")
         assert re.fullmatch(r"Generated 1 image of 256x128: [1-9]\d* ms per image\..*",
-                            settled_status(page, r"Generated 1 image.*"), re.S)
+                            settled_status(page, r"Generated 1 image.*"), re.DOTALL)
         page.close()
     finally:
         demo.close()
