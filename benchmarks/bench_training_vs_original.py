@@ -35,6 +35,11 @@ VGG losses call `.cuda()` unconditionally); pix2pixHD's `encode_input` (which ca
 replaced by one returning the same one-hot + instance-edge input computed by our model. The original code (CC BY-NC-SA
 / AGPL) is only imported from the paths you give, never shipped.
 
+The original runs in a process of its own, as its train.py does: our trainer's process-wide setting
+(`--keep_cpu_memory`, on by default on the CPU: glibc keeps freed memory for reuse instead of unmapping it) does not
+reach it. `--original-keeps-memory` gives the original's process the same setting, for a comparison of the
+computations alone; `--original-in-process` runs it in ours (then it shares the setting).
+
 On CUDA (`--device cuda`) the originals run as their own GPU code paths do: `--gpu_ids 0` (OASIS: "0"), their own
 `.cuda()` calls (not stubbed then), SPADE's and OASIS's single-GPU DataParallel wrappers; ours runs on the GPU
 through the trainer's Accelerator, bf16 autocast on CUDA. The clock is read after `torch.cuda.synchronize()` and the
@@ -63,7 +68,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _timing, also when this file is imported by path
-from _timing import add_device_argument, describe, measure, set_cpu_threads
+from _timing import Measurement, add_device_argument, describe, measure, set_cpu_threads
 
 FAMILIES = ("spade", "pix2pixhd", "oasis")
 ENV_VARS = {"spade": "SPADE_ORIGINAL", "pix2pixhd": "PIX2PIXHD_ORIGINAL", "oasis": "OASIS_ORIGINAL"}
@@ -82,6 +87,51 @@ class Side:
     cpu_times: list[float] = field(default_factory=list)  # process CPU seconds (all threads) per iteration
     peaks: list[float] = field(default_factory=list)  # CUDA only: peak MiB allocated above the iteration's start
     reseed: Callable[[], Any] | None = None  # resets the random stream before the compared first iteration
+    timed: Callable[[], Measurement] | None = None  # times one step elsewhere (another process); default: `measure`
+
+
+class OriginalProcess:
+    """The original's side served by a process of its own (`--serve-original`): one JSON line per request."""
+
+    def __init__(self, command: list[str]):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, request: str) -> dict[str, Any]:
+        self.process.stdin.write(request + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the original's process ended (exit code {self.process.wait()}); its error is above")
+        return json.loads(line)
+
+    def side(self) -> Side:
+        def timed() -> Measurement:
+            return Measurement(**self.ask("time"))
+
+        return Side("original", lambda: self.ask("step"), timed=timed, reseed=lambda: self.ask("reseed"))
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def serve_original(side: Side, device: torch.device) -> None:
+    """Answer `reseed` (nothing), `step` (the loss terms) and `time` (a `Measurement`) requests on stdin, one JSON
+    line each on stdout; anything else the original prints goes to stderr."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    for request in sys.stdin:
+        reply: dict[str, Any] = {}
+        if request.strip() == "reseed":
+            if side.reseed is not None:
+                side.reseed()
+        elif request.strip() == "step":
+            reply = side.step()
+        else:
+            m = measure(side.step, device)
+            reply = {"wall": m.wall, "cpu": m.cpu, "peak_mib": m.peak_mib}
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -439,6 +489,17 @@ def run_family(family: str, path: str | None, args: argparse.Namespace) -> dict[
     torch.manual_seed(0)
     sides, names, title, module, trainer_args, batch, seed_fn = BUILDERS[family](
         path, args.width_scale, args.batch_size[family], args.size_scale, device)
+    if getattr(args, "serve_original", False):
+        if getattr(args, "original_keeps_memory", False):
+            from labelsynth.utils.memory import keep_freed_cpu_memory
+
+            keep_freed_cpu_memory()
+        serve_original(sides[0], device)
+        return {}
+    server = None
+    if sides and getattr(args, "original_command", None):  # built here too, for its weights; timed over there
+        server = OriginalProcess(args.original_command)
+        sides = [server.side()]
     variants = [v for v in VARIANTS if v in args.variants]
     sides += our_sides(module, trainer_args, batch, variants, seed_fn, device)
     # First iteration of every side from the same weights and the same random stream: the loss values to compare.
@@ -448,11 +509,16 @@ def run_family(family: str, path: str | None, args: argparse.Namespace) -> dict[
         side.first_losses = side.step()
     for _ in range(args.rounds):  # interleaved: machine load hits every side alike
         for side in sides:
-            m = measure(side.step, device)
+            m = side.timed() if side.timed is not None else measure(side.step, device)
             side.times.append(m.wall)
             side.cpu_times.append(m.cpu)
             if m.peak_mib is not None:
                 side.peaks.append(m.peak_mib)
+    if server is not None:
+        server.close()
+    where = "this process" if server is None else "its own process" + (
+        ", glibc keeping freed memory" if getattr(args, "original_keeps_memory", False) else "")
+    title += f"; original in {where}" if path else ""
     return {"family": family, "title": f"{title}; device {device} ({describe(device, args.threads)})",
             "names": names, "original": path,
             "sides": [{"name": s.name, "losses": s.first_losses, "times": s.times, "cpu_times": s.cpu_times,
@@ -509,8 +575,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="smoke run: width scale 1/16, a quarter of the image size, batch 1, 1 round, ours only "
                              "(originals ignored)")
     add_device_argument(parser)
+    parser.add_argument("--original-keeps-memory", action="store_true",
+                        help="give the original's process our trainer's --keep_cpu_memory setting (glibc keeps freed "
+                             "memory), to compare the computations alone")
+    parser.add_argument("--original-in-process", action="store_true",
+                        help="run the original in our process instead of its own (it then shares our trainer's "
+                             "process-wide settings)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # set for the per-family subprocesses
+    parser.add_argument("--serve-original", action="store_true", help=argparse.SUPPRESS)  # the original's process
     args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     if args.device.index not in (None, 0):  # the trainer's Accelerator takes the current GPU (0)
         parser.error(f"--device {args.device}: pick the GPU with CUDA_VISIBLE_DEVICES={args.device.index} and run "
                      "with --device cuda")
@@ -531,7 +605,11 @@ def main(argv: list[str] | None = None) -> None:
             setattr(args, f"{family}_original", None)
     if args.worker:
         path = getattr(args, f"{args.worker}_original")
-        print(json.dumps(run_family(args.worker, path, args)))
+        if path and not (args.serve_original or args.original_in_process):
+            args.original_command = [sys.executable, os.path.abspath(__file__), *argv, "--serve-original"]
+        result = run_family(args.worker, path, args)
+        if not args.serve_original:
+            print(json.dumps(result))
         return
     from labelsynth.utils.precision import machine_summary
 
@@ -539,8 +617,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, device {args.device} ({describe(args.device, args.threads)}), {args.rounds} "
           f"rounds, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for family in families:
-        command = [sys.executable, os.path.abspath(__file__), "--worker", family] + (argv if argv is not None
-                                                                                      else sys.argv[1:])
+        command = [sys.executable, os.path.abspath(__file__), "--worker", family, *argv]
         output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         print_family(json.loads(output.strip().splitlines()[-1]))
     print(f"\nload average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

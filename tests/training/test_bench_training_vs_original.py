@@ -42,6 +42,32 @@ def test_tiny_iteration_runs_and_variants_agree(bench, family: str) -> None:
             assert value == pytest.approx(plain[term], rel=1e-4, abs=1e-6), (name, term)
 
 
+def test_the_original_served_by_its_own_process(bench) -> None:
+    """The protocol between the benchmark and the original's process (`OriginalProcess` / `serve_original`), with
+    a stand-in original that prints to stdout as the originals do: the prints do not corrupt the replies."""
+    server_code = (
+        "import sys, torch\n"
+        f"sys.path.insert(0, {str(BENCH.parent)!r})\n"
+        "import bench_training_vs_original as bench\n"
+        "state = {'seeded': 0, 'steps': 0}\n"
+        "def step():\n"
+        "    state['steps'] += 1\n"
+        "    print('an original chatting on stdout')\n"
+        "    return {'seeded': float(state['seeded']), 'steps': float(state['steps'])}\n"
+        "def reseed():\n"
+        "    state['seeded'] += 1\n"
+        "bench.serve_original(bench.Side('original', step, reseed=reseed), torch.device('cpu'))\n")
+    server = bench.OriginalProcess([sys.executable, "-c", server_code])
+    side = server.side()
+    side.reseed()
+    assert side.step() == {"seeded": 1.0, "steps": 1.0}
+    timing = side.timed()
+    assert timing.wall > 0 and timing.cpu >= 0 and timing.peak_mib is None
+    assert side.step() == {"seeded": 1.0, "steps": 3.0}  # the timed call was a step too
+    server.close()
+    assert server.process.returncode == 0
+
+
 def test_rejects_unknown_family(bench) -> None:
     with pytest.raises(ValueError, match="unknown --families"):
         bench.main(["--families", "spade,crn"])

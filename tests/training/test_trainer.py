@@ -52,7 +52,7 @@ def make_module(seed: int = 0) -> SPADETrainingModule:
 
 
 def train(output_dir: Path, steps: int, **overrides) -> torch.nn.Module:
-    settings = dict(train_batch_size=2, report_to=None, validation_steps=0, checkpointing_steps=0)
+    settings = {"train_batch_size": 2, "report_to": None, "validation_steps": 0, "checkpointing_steps": 0}
     args = TrainingArguments(output_dir=str(output_dir), max_train_steps=steps, **{**settings, **overrides})
     module = make_module()
     batch = module.collate_fn([transform(r, None) for r in make_rows(2)])
@@ -129,6 +129,22 @@ def test_fused_adam_steps_renew_the_generators_cached_tables(tmp_path: Path) -> 
     torch.testing.assert_close(trained_output, fresh_output, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_cpu_training_keeps_freed_memory_unless_told_not_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            keep: bool) -> None:
+    """`keep_cpu_memory` (on by default) applies `utils.memory.keep_freed_cpu_memory` when the trainer prepares a
+    CPU run; `--no-keep_cpu_memory` leaves the allocator alone."""
+    from labelsynth.training import trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(trainer_module, "keep_freed_cpu_memory", lambda: calls.append(1) or True)
+    assert TrainingArguments(output_dir=str(tmp_path)).keep_cpu_memory
+    trainer = GANTrainer(make_module(), TrainingArguments(output_dir=str(tmp_path), report_to=None,
+                                                          keep_cpu_memory=keep), make_rows(), transform)
+    trainer._prepare()
+    assert trainer.accelerator.device.type == "cpu" and len(calls) == int(keep)
+
+
 def test_channels_last_and_fused_adam_compute_the_same_losses(tmp_path: Path) -> None:
     """The two speed options change memory layouts and kernels, not the computation: the first iteration's loss terms
     (same weights, same batch) equal the default's to float rounding. (Later weights are not compared: Adam divides
@@ -170,7 +186,7 @@ def test_two_processes_stay_in_sync(tmp_path: Path) -> None:
                "--main_process_port", str(free_port()),
                "--mixed_precision", "no", "--dynamo_backend", "no", str(Path(__file__).parent / "two_process_worker.py"),
                str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=540,
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=540,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "ranks_in_sync").read_text() == "ok"

@@ -43,6 +43,9 @@ HELP = {
                      "rounding; 1.11x per OASIS iteration on a 2-core CPU, nothing measurable for SPADE; see "
                      "docs/performance.md)",
     "fused_adam": "use torch.optim.Adam(fused=True) (the same updates to float rounding)",
+    "keep_cpu_memory": "on the CPU (Linux, glibc): keep freed memory in the process for reuse instead of returning "
+                       "it to the system, which saves the page faults of large tensors (the process keeps its peak "
+                       "memory; see docs/performance.md)",
 }
 
 

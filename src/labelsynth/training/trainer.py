@@ -30,6 +30,7 @@ from PIL import Image
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..utils.memory import keep_freed_cpu_memory
 from ..utils.precision import cpu_dtype
 from . import checkpointing
 from .checkpointing import CHECKPOINT_PREFIX, CheckpointError, list_checkpoints
@@ -88,6 +89,7 @@ class TrainingArguments:
     max_grad_norm: float | None = None
     channels_last: bool = False  # models and image batches in channels-last memory format
     fused_adam: bool = False  # torch.optim.Adam(fused=True): one kernel per parameter group
+    keep_cpu_memory: bool = True  # on CPU with glibc: keep freed memory for reuse (see utils.memory)
     extra_card_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -229,6 +231,8 @@ class GANTrainer:
                                 num_workers=args.dataloader_num_workers, drop_last=True,
                                 collate_fn=self.module.collate_fn)
         gen_params, disc_params = self.module.parameter_groups()
+        if args.keep_cpu_memory and acc.device.type == "cpu" and keep_freed_cpu_memory():
+            logger.info("glibc keeps freed memory for reuse (--no-keep_cpu_memory returns it to the system)")
         if args.channels_last:
             for network in (self.module.generator, self.module.discriminator):
                 if network is not None:
