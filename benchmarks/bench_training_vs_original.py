@@ -120,16 +120,18 @@ def serve_original(side: Side, device: torch.device) -> None:
     line each on stdout; anything else the original prints goes to stderr."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    for request in sys.stdin:
-        reply: dict[str, Any] = {}
-        if request.strip() == "reseed":
+    for line in sys.stdin:
+        request, reply = line.strip(), {}
+        if request == "reseed":
             if side.reseed is not None:
                 side.reseed()
-        elif request.strip() == "step":
+        elif request == "step":
             reply = side.step()
-        else:
+        elif request == "time":
             m = measure(side.step, device)
             reply = {"wall": m.wall, "cpu": m.cpu, "peak_mib": m.peak_mib}
+        else:
+            raise ValueError(f"unknown request {request!r}: expected reseed, step or time")
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
 

@@ -7,12 +7,13 @@ fault that the kernel zeroes, so a pix2pixHD iteration at 256x512 spent 0.7-2.7 
 how much depended on the heap's state, not on the computation (measured in `docs/performance.md`).
 
 `keep_freed_cpu_memory()` tells glibc to serve every block from its heap and to keep freed memory (up to 2 GiB free at
-the heap's top) instead of returning it to the system, as GPU caching allocators (and jemalloc / tcmalloc, which Intel recommends for PyTorch on CPUs) do: the
-steady-state iterations reuse warm pages, and the process keeps its peak memory while it lives, plus some: glibc's
-aligned allocations (torch's) leave some freed blocks unused at first, so a loop repeating the same large blocks can
-grow the heap to a few times their size before it settles (1.6-3.7x in `tests/utils/test_memory.py`'s pattern;
-a full-width pix2pixHD training process: 5.53 GB resident against 5.51 GB without the setting). It is a process-wide
-setting; the trainer applies it when it trains on the CPU (`TrainingArguments.keep_cpu_memory`).
+the heap's top) instead of returning it to the system, as GPU caching allocators (and jemalloc / tcmalloc, which
+Intel recommends for PyTorch on CPUs) do: the steady-state iterations reuse warm pages, and the process keeps its
+peak memory while it lives, plus some: glibc's aligned allocations (torch's) leave some freed blocks unused at first,
+so a loop repeating the same large blocks can grow the heap to a few times their size before it settles (1.6-3.7x in
+`tests/utils/test_memory.py`'s pattern; a full-width pix2pixHD training process: 5.53 GB resident against 5.51 GB
+without the setting). It is a process-wide setting; the trainer applies it when it trains on the CPU
+(`TrainingArguments.keep_cpu_memory`).
 
 A leaf module: it imports the standard library only.
 """
