@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from labelsynth.layers.normalization import SPADE, SemanticLayout, param_free_norm
 from labelsynth.modeling_utils import instance_edges, one_hot_channels
@@ -107,3 +108,28 @@ def test_param_free_norm_kinds() -> None:
     assert isinstance(param_free_norm("instance", 4), torch.nn.InstanceNorm2d)
     with pytest.raises(ValueError, match="unknown parameter-free norm 'group'"):
         param_free_norm("group", 4)
+
+
+def test_constant_windows_and_dilation_equal_pooling() -> None:
+    """The layout's boundary test (is the (2r+1)^2 window inside the image and of one key?) and the dilation of the
+    boundary, built from neighbour comparisons, equal the max/min pooling they replace on random small maps (sizes
+    below, at and above the window, radius 0 to 3)."""
+    from labelsynth.layers.normalization import _constant_windows, _dilate
+
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        b, h, w = (int(v) for v in torch.randint(1, 14, (3,), generator=generator))
+        b = 1 + b % 2
+        keys = torch.randint(0, 1 + h % 3, (b, h, w), generator=generator)
+        mask = torch.rand(b, h, w, generator=generator) < 0.1
+        for radius in range(4):
+            span, as_float = 2 * radius + 1, keys[:, None].float()
+            expected = (F.max_pool2d(as_float, span, stride=1, padding=radius)
+                        == -F.max_pool2d(-as_float, span, stride=1, padding=radius))[:, 0]
+            if radius:
+                for edge in (slice(None, radius), slice(-radius, None)):
+                    expected[:, edge] = False
+                    expected[:, :, edge] = False
+            assert torch.equal(_constant_windows(keys, radius), expected), (b, h, w, radius)
+            dilated = F.max_pool2d(mask[:, None].float(), span, stride=1, padding=radius)[:, 0] > 0
+            assert torch.equal(_dilate(mask, radius), dilated), (b, h, w, radius)

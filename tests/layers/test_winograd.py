@@ -56,7 +56,8 @@ def test_winograd_rejects_mismatched_weights() -> None:
 def test_winograd_pays_only_for_wide_layers() -> None:
     assert winograd_pays(512, 512, 64, 64) and winograd_pays(128, 1024, 64, 64)
     assert not winograd_pays(128, 128, 256, 256)  # thin: the transforms cost more than they save
-    assert not winograd_pays(128, 2048, 16, 16)  # too few tiles
+    assert winograd_pays(1024, 1024, 4, 4)  # few pixels, but a large weight
+    assert not winograd_pays(512, 512, 4, 8) and not winograd_pays(256, 256, 8, 8)  # too little work
     assert not winograd_pays(16, 16, 1024, 1024)
 
 

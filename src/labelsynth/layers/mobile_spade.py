@@ -86,7 +86,8 @@ class MobileSPADE(nn.Module):
 
     def _tables(self, layout: SemanticLayout) -> dict[str, Any]:
         """Weights rearranged for the fast path (float32), rebuilt when a weight or statistic changes; with an eval
-        BatchNorm (`norm_folded`) folded into the 1x1 matrix so that the layer output is `x * scale + shift`."""
+        BatchNorm, its affine map `(a, c)` (`norm_affine`), which `_project` folds into the table rows so that the
+        layer output is `x * scale + shift`."""
         shared = self.mlp_shared[0]
         fold = self._folds_norm()
         tracked = [*self.mlp_shared.parameters(), *self.mlp_gamma.parameters(), *self.mlp_beta.parameters()]
@@ -114,24 +115,19 @@ class MobileSPADE(nn.Module):
             dw_b = torch.cat([m.depthwise.bias.detach().float() for m in (self.mlp_gamma, self.mlp_beta)])
             # Interior pixels: hidden and the depthwise output depend on the key alone.
             constant_dw = torch.relu(rows.sum(0) + bias).repeat(1, 2) * dw_w.sum(1).reshape(-1) + dw_b
-            # Block-diagonal 1x1 convs: [2 hidden, 2C] (gamma | beta); +1 of (1 + gamma) in the bias.
-            pw_g, pw_b = (m.pointwise.weight.detach().float()[:, :, 0, 0] for m in (self.mlp_gamma, self.mlp_beta))
-            channels = pw_g.shape[0]
-            pointwise = weight.new_zeros(2 * hidden_nc, 2 * channels)
-            pointwise[:hidden_nc, :channels] = pw_g.t()
-            pointwise[hidden_nc:, channels:] = pw_b.t()
+            # The two 1x1 convs as [hidden, C] matrices (applied separately: one [2 hidden, 2C] block-diagonal matrix
+            # would spend half its multiply-adds on zeros); +1 of (1 + gamma) in the bias.
+            pw_gamma, pw_beta = (m.pointwise.weight.detach().float()[:, :, 0, 0].t().contiguous()
+                                 for m in (self.mlp_gamma, self.mlp_beta))
             pw_bias = torch.cat([self.mlp_gamma.pointwise.bias.detach().float() + 1,
                                  self.mlp_beta.pointwise.bias.detach().float()])
-            if fold:  # BN(x) * s + t = x * (s * a) + (t + s * c): columns [s * a | t + s * c] of the matrix
+            norm_affine = None
+            if fold:  # eval BatchNorm as x * a + c: the layer output is x * (s * a) + (t + s * c)
                 norm = self.param_free_norm
                 a = torch.rsqrt(norm.running_var.float() + norm.eps)
-                c = -norm.running_mean.float() * a
-                scale_cols, shift_cols = pointwise[:, :channels], pointwise[:, channels:]
-                pointwise = torch.cat([scale_cols * a, shift_cols + scale_cols * c], dim=1)
-                scale_bias, shift_bias = pw_bias[:channels], pw_bias[channels:]
-                pw_bias = torch.cat([scale_bias * a, shift_bias + scale_bias * c])
+                norm_affine = (a, -norm.running_mean.float() * a)
             return {"embedding": embedding, "dw_w": dw_w, "dw_b": dw_b, "constant_dw": constant_dw,
-                    "pointwise": pointwise, "pw_bias": pw_bias, "norm_folded": fold}
+                    "pw_gamma": pw_gamma, "pw_beta": pw_beta, "pw_bias": pw_bias, "norm_affine": norm_affine}
 
         return cached_derivation(self, "_fast_tables", key, build)
 
@@ -189,17 +185,15 @@ class MobileSPADE(nn.Module):
         inv_std = torch.rsqrt((total_sq / pixels - offset.square()).clamp_min(0) + self.mlp_gamma.norm.eps).float()
         mean = (reference + offset).float()
 
-        # InstanceNorm, then the 1x1 matrix (BatchNorm folded in), written straight into the table. Centring
+        # InstanceNorm, then the 1x1 convs (BatchNorm folded in), written straight into the table. Centring
         # before scaling keeps float32 exact where a channel's variance is small (folding 1/std into the matrix
         # would cancel large terms).
-        matrix, bias = tables["pointwise"], tables["pw_bias"]
-        table = matrix.new_empty(batch * num_keys + boundary_dw.shape[0], matrix.shape[1])
+        table = constant.new_empty(batch * num_keys + boundary_dw.shape[0], 2 * tables["pw_gamma"].shape[1])
         for image, (lo, hi) in enumerate(rows.runs):
-            torch.addmm(bias, (constant - mean[image]) * inv_std[image], matrix,
-                        out=table[image * num_keys:(image + 1) * num_keys])
+            _project((constant - mean[image]) * inv_std[image], tables, table[image * num_keys:(image + 1) * num_keys])
             boundary_dw[lo:hi].sub_(mean[image]).mul_(inv_std[image])
-        torch.addmm(bias, boundary_dw, matrix, out=table[batch * num_keys:])
-        return table, tables["norm_folded"]
+        _project(boundary_dw, tables, table[batch * num_keys:])
+        return table, tables["norm_affine"] is not None
 
     @torch.no_grad()
     def fast_forward(self, x: torch.Tensor, layout: SemanticLayout, *, upsample: bool = False,
@@ -255,6 +249,20 @@ class MobileSPADE(nn.Module):
                 else:
                     torch.addmm(bias, chunk, weight, out=target[start:stop])
         return out
+
+
+def _project(normed: torch.Tensor, tables: dict[str, Any], out: torch.Tensor) -> None:
+    """Table rows `out [N, 2C]` = `scale | shift` of the normalised depthwise outputs `normed [N, gamma | beta
+    hidden]`: `1 + gamma | beta` by the two 1x1 convs, then, with an eval BatchNorm `x * a + c` before the
+    modulation, `scale = (1 + gamma) * a` and `shift = beta + (1 + gamma) * c`."""
+    hidden_nc, channels = tables["pw_gamma"].shape
+    scale, shift = out[:, :channels], out[:, channels:]
+    torch.addmm(tables["pw_bias"][:channels], normed[:, :hidden_nc], tables["pw_gamma"], out=scale)
+    torch.addmm(tables["pw_bias"][channels:], normed[:, hidden_nc:], tables["pw_beta"], out=shift)
+    if tables["norm_affine"] is not None:
+        a, c = tables["norm_affine"]
+        shift.addcmul_(scale, c)
+        scale.mul_(a)
 
 
 _CHUNK_ELEMENTS = 1 << 19  # 2 MiB of float32: chunk temporaries are reused by the allocator and stay in cache

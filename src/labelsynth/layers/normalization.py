@@ -146,20 +146,11 @@ class SemanticLayout:
         device = keys.device
 
         # gamma/beta at p see keys within radius 2*pad; constant there (and inside the image) -> a per-key table entry.
-        radius = 2 * pad
-        keys_f = keys[:, None].float()
-        wmax = F.max_pool2d(keys_f, 2 * radius + 1, stride=1, padding=radius)
-        wmin = -F.max_pool2d(-keys_f, 2 * radius + 1, stride=1, padding=radius)
-        interior = (wmax == wmin)[:, 0]
-        if radius:
-            for edge in (slice(None, radius), slice(-radius, None)):
-                interior[:, edge] = False
-                interior[:, :, edge] = False
-        boundary_mask = ~interior
+        boundary_mask = ~_constant_windows(keys, 2 * pad)
         boundary = boundary_mask.reshape(-1).nonzero().squeeze(1)
 
         # Hidden features are needed on the boundary dilated by the kernel; number those pixels 0..M-1.
-        needed_mask = F.max_pool2d(boundary_mask[:, None].float(), k, stride=1, padding=pad)[:, 0] > 0
+        needed_mask = _dilate(boundary_mask, pad)
         needed = needed_mask.reshape(-1).nonzero().squeeze(1)
         compact = torch.full((b * h * w + 1,), needed.numel(), dtype=torch.long, device=device)
         compact[needed] = torch.arange(needed.numel(), device=device)  # index b*h*w (outside) -> zero row M
@@ -186,6 +177,44 @@ class SemanticLayout:
         nbr, inside = neighbours(boundary)
         patch_indices = torch.where(inside, compact[nbr], torch.full_like(nbr, needed.numel()))
         return LayoutLevel(size, flat_keys, boundary, bag_indices, patch_indices)
+
+
+def _constant_windows(keys: torch.Tensor, radius: int) -> torch.Tensor:
+    """`BoolTensor[B, H, W]`: whether the (2 radius + 1)^2 window around each pixel of `keys [B, H, W]` lies inside
+    the image and holds a single key. Built from comparisons of neighbouring pixels (a window is constant when every
+    row of it is, and its centre column is), a few boolean passes instead of max/min pooling."""
+    b, h, w = keys.shape
+    span = 2 * radius + 1
+    if radius == 0:
+        return torch.ones_like(keys, dtype=torch.bool)
+    constant = torch.zeros_like(keys, dtype=torch.bool)
+    if h < span or w < span:
+        return constant
+    rows = keys[:, :, 1:] == keys[:, :, :-1]  # [B, H, W - 1]: pixel equals its right neighbour
+    columns = keys[:, 1:] == keys[:, :-1]  # [B, H - 1, W]: pixel equals the one below
+    # [B, H, W - span + 1]: the span pixels from column x on agree (likewise downwards for `column_runs`).
+    row_runs, column_runs = rows[:, :, :w - span + 1].clone(), columns[:, :h - span + 1].clone()
+    for shift in range(1, span - 1):
+        row_runs &= rows[:, :, shift:shift + w - span + 1]
+        column_runs &= columns[:, shift:shift + h - span + 1]
+    window = column_runs[:, :, radius:w - radius].clone()  # the centre column, [B, H - span + 1, W - span + 1]
+    for shift in range(span):
+        window &= row_runs[:, shift:shift + h - span + 1]
+    constant[:, radius:h - radius, radius:w - radius] = window
+    return constant
+
+
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """`mask [B, H, W]` (bool) dilated by a (2 radius + 1)^2 square: a row pass, then a column pass."""
+    out = mask.clone()
+    for shift in range(1, radius + 1):
+        out[:, :, shift:] |= mask[:, :, :-shift]
+        out[:, :, :-shift] |= mask[:, :, shift:]
+    rows = out.clone()
+    for shift in range(1, radius + 1):
+        out[:, shift:] |= rows[:, :-shift]
+        out[:, :-shift] |= rows[:, shift:]
+    return out
 
 
 def table_precision(t: torch.Tensor) -> torch.Tensor:
