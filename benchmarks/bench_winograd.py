@@ -22,10 +22,12 @@ from labelsynth.layers.winograd import winograd_conv3x3, winograd_pays, winograd
 from labelsynth.utils.precision import machine_summary
 
 # (C_in, C_out, size): CoCosNet's mask-mixing blocks (416) and adaptors (512, 128 -> 1024 gamma/beta), the translation
-# networks' blocks from 16x16 to 256x256 (SPADE, SEAN, CoCosNet), and thin high-resolution layers.
+# networks' blocks from 4x4 to 256x256 (SPADE, SEAN, CoCosNet, the compressed GauGAN's low levels), and thin
+# high-resolution layers; the small ones around the bound on C_in * C_out * H * W.
 SHAPES = [(416, 416, 64), (512, 512, 64), (512, 256, 64), (128, 1024, 64), (256, 256, 64), (1024, 1024, 16),
           (1024, 512, 32), (128, 2048, 32), (128, 2048, 16), (256, 512, 128), (256, 128, 128), (128, 256, 128),
-          (128, 256, 256), (128, 128, 256), (64, 64, 256)]
+          (128, 256, 256), (128, 128, 256), (64, 64, 256), (1024, 1024, 8), (1024, 1024, 4), (1024, 512, 8),
+          (512, 512, 8), (256, 256, 16), (256, 256, 8), (128, 1024, 8)]
 
 
 def main() -> None:

@@ -183,7 +183,7 @@ def _constant_windows(keys: torch.Tensor, radius: int) -> torch.Tensor:
     """`BoolTensor[B, H, W]`: whether the (2 radius + 1)^2 window around each pixel of `keys [B, H, W]` lies inside
     the image and holds a single key. Built from comparisons of neighbouring pixels (a window is constant when every
     row of it is, and its centre column is), a few boolean passes instead of max/min pooling."""
-    b, h, w = keys.shape
+    h, w = keys.shape[1:]
     span = 2 * radius + 1
     if radius == 0:
         return torch.ones_like(keys, dtype=torch.bool)

@@ -78,7 +78,8 @@ def winograd_pays(in_channels: int, out_channels: int, height: int, width: int) 
     at few pixels; Winograd's transformed weight is made once), 256 -> 256 at 16x16 1.2x; 512 -> 512 at 4x8 (0.96x),
     256 -> 256 at 8x8 (0.8x), 128 -> 1024 at 8x8 (0.9x) and thin layers such as 128 -> 128 at 256x256 (0.75x) or
     96 -> 96 at 64x128 (0.84x at 2 threads) stay direct. 256 -> 128 at 128x128 is a toss-up (1.1x with AVX2 only,
-    0.67x with AVX-512, whose direct convolutions run ~2x faster; 2 Xeon cores) and stays direct.
+    0.67x with AVX-512, whose direct convolutions run ~2x faster; 2 Xeon cores) and stays direct. The small layers
+    near the work bound (2^24) were measured with AVX2 only; with AVX-512 the ~1.2x ones may be a wash.
     """
     return (in_channels * out_channels >= 100 * (in_channels + out_channels)
             and in_channels * out_channels * height * width >= 2 ** 24)
