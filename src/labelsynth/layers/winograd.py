@@ -71,14 +71,14 @@ def _tile_transforms(dtype: torch.dtype, device: torch.device) -> tuple[torch.Te
 def winograd_pays(in_channels: int, out_channels: int, height: int, width: int) -> bool:
     """Whether F(4x4, 3x3) beats oneDNN's direct convolution for this layer (float32, CPU).
 
-    The saving grows with C_in * C_out, the transforms' cost with C_in + C_out (per pixel), and a layer needs some
-    work to pay for its few extra tensor operations. Measured on 2 AMD EPYC cores, AVX2 (`benchmarks/bench_winograd.py`,
-    1 and 2 threads): 416 -> 416 and 512 -> 512 at 64x64 run 2.2x and 2.4x faster, 128 -> 2048 at 16x16 1.2-1.4x,
-    1024 -> 1024 at 4x4 4-4.5x and at 8x8 4.3-4.6x (oneDNN rearranges a large weight on every call, which dominates
-    at few pixels; Winograd's transformed weight is made once), 256 -> 256 at 16x16 1.2x; 512 -> 512 at 4x8 (0.96x),
-    256 -> 256 at 8x8 (0.8x), 128 -> 1024 at 8x8 (0.9x) and thin layers such as 128 -> 128 at 256x256 (0.75x) or
-    96 -> 96 at 64x128 (0.84x at 2 threads) stay direct. 256 -> 128 at 128x128 is a toss-up (1.1x with AVX2 only,
-    0.67x with AVX-512, whose direct convolutions run ~2x faster; 2 Xeon cores) and stays direct. The small layers
+    The saving grows with C_in * C_out, the transforms' cost with C_in + C_out (per pixel), and a layer needs some work
+    to pay for its few extra tensor operations. Measured on 2 AMD EPYC cores, AVX2 (`benchmarks/bench_winograd.py`, 1
+    and 2 threads): 416 -> 416 and 512 -> 512 at 64x64 run 2.2x and 2.4x faster, 128 -> 2048 at 16x16 1.2-1.4x,
+    1024 -> 1024 at 4x4 4-4.5x and at 8x8 4.3-4.6x (oneDNN's direct kernel spends 38 ms on the 0.15 G multiply-adds of
+    the 4x4 layer at 1 thread: large weights at few pixels run far below its peak), 256 -> 256 at 16x16 1.2x; 512 -> 512
+    at 4x8 (0.96x), 256 -> 256 at 8x8 (0.8x), 128 -> 1024 at 8x8 (0.9x) and thin layers such as 128 -> 128 at 256x256
+    (0.75x) or 96 -> 96 at 64x128 (0.84x at 2 threads) stay direct. 256 -> 128 at 128x128 is a toss-up (1.1x with AVX2
+    only, 0.67x with AVX-512, whose direct convolutions run ~2x faster; 2 Xeon cores) and stays direct. The small layers
     near the work bound (2^24) were measured with AVX2 only; with AVX-512 the ~1.2x ones may be a wash.
     """
     return (in_channels * out_channels >= 100 * (in_channels + out_channels)
