@@ -62,7 +62,7 @@ import sys
 import tempfile
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -128,8 +128,7 @@ def serve_original(side: Side, device: torch.device) -> None:
         elif request == "step":
             reply = side.step()
         elif request == "time":
-            m = measure(side.step, device)
-            reply = {"wall": m.wall, "cpu": m.cpu, "peak_mib": m.peak_mib}
+            reply = asdict(measure(side.step, device))
         else:
             raise ValueError(f"unknown request {request!r}: expected reseed, step or time")
         replies.write(json.dumps(reply) + "\n")
